@@ -1,0 +1,13 @@
+//! Code shared by the step Lambdas: the execution input and state, errors and
+//! their Step Functions names, naming, tags, polling policy, logging and metrics.
+
+pub mod emf;
+pub mod error;
+pub mod input;
+pub mod plan;
+pub mod poll;
+pub mod runtime;
+pub mod tags;
+
+pub use error::{SdkResultExt, StepError};
+pub use plan::Ctx;

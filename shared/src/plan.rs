@@ -1,0 +1,383 @@
+//! The execution state the provisioning state machine carries from step to
+//! step. `validate-input` produces the [`Plan`]; each later step reads the
+//! sections it needs and adds its own (at the `ResultPath` named in the ASL).
+//! Fields are always serialized (absent = `null`) so ASL paths never break.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::StepError;
+use crate::input::{Engine, Mode};
+
+/// Names derived from the deployment name, within every AWS limit
+/// (the deployment name is at most 30 characters; see `input::MAX_NAME_LEN`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Names {
+    pub service_network: String,
+    pub resource_gateway: String,
+    pub resource_configuration: String,
+    pub db_identifier: String,
+    pub db_subnet_group: String,
+    pub gateway_security_group: String,
+    pub db_security_group: String,
+    pub client_security_group: String,
+    pub association_security_group: String,
+    pub log_group: String,
+    pub dashboard: String,
+    pub alarm_prefix: String,
+}
+
+impl Names {
+    pub fn for_deployment(name: &str) -> Self {
+        Self {
+            service_network: format!("{name}-sn"),
+            resource_gateway: format!("{name}-rgw"),
+            resource_configuration: format!("{name}-rcfg"),
+            db_identifier: format!("{name}-db"),
+            db_subnet_group: format!("{name}-db-subnets"),
+            gateway_security_group: format!("{name}-resource-gateway"),
+            db_security_group: format!("{name}-database"),
+            client_security_group: format!("{name}-db-client"),
+            association_security_group: format!("{name}-lattice-association"),
+            log_group: format!("/aws/vpclattice/lattice-db-access/{name}"),
+            dashboard: format!("lattice-db-access-{name}"),
+            alarm_prefix: format!("lattice-db-access-{name}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DbKind {
+    Instance,
+    Cluster,
+}
+
+impl DbKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Instance => "instance",
+            Self::Cluster => "cluster",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedCreate {
+    pub instance_class: String,
+    pub allocated_storage: Option<i64>,
+    pub multi_az: bool,
+    pub engine_version: Option<String>,
+    pub master_username: String,
+    pub backup_retention_days: i64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedDatabase {
+    /// True when the workflow creates the database; false when it adopts one.
+    pub create: bool,
+    pub kind: DbKind,
+    pub identifier: String,
+    pub engine: Engine,
+    /// Present when `create` is true.
+    pub settings: Option<PlannedCreate>,
+    /// For an adopted database: add our DB security group to it.
+    pub attach_security_group: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedClientVpc {
+    pub vpc_id: String,
+    pub allowed_security_group_ids: Vec<String>,
+    pub allowed_cidrs: Vec<String>,
+}
+
+/// Everything later steps need, resolved and validated.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    pub name: String,
+    pub region: String,
+    pub names: Names,
+    pub database_vpc_id: String,
+    pub database_vpc_cidrs: Vec<String>,
+    /// Every tagged private subnet of the DB VPC (for the DB subnet group).
+    pub db_subnet_ids: Vec<String>,
+    /// One tagged private subnet per AZ (at least two) for the resource gateway.
+    pub gateway_subnet_ids: Vec<String>,
+    pub client_vpcs: Vec<PlannedClientVpc>,
+    pub database: PlannedDatabase,
+    pub mode: Mode,
+    pub ip_address: Option<String>,
+    pub port: u16,
+    /// The user's tags (ours are added per resource).
+    pub tags: BTreeMap<String, String>,
+}
+
+// ---- step outputs ----
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DbNetworkOut {
+    pub gateway_security_group_id: String,
+    pub db_security_group_id: String,
+    /// `None` for an adopted database (it already has one).
+    pub db_subnet_group_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DatabaseOut {
+    pub kind: DbKind,
+    pub identifier: String,
+    /// Whether this execution (or an earlier run of this deployment) created it.
+    pub created: bool,
+    /// Instances created for an Aurora cluster.
+    pub instance_identifiers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct IdArn {
+    pub id: String,
+    pub arn: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct VpcSecurityGroup {
+    pub vpc_id: String,
+    pub security_group_id: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientAccessOut {
+    /// The client SG per client VPC (egress on the DB port to the Lattice prefix list).
+    pub clients: Vec<VpcSecurityGroup>,
+    pub prefix_list_id: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessControlsOut {
+    /// The SG attached to each client VPC's service-network association.
+    pub associations: Vec<VpcSecurityGroup>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct VpcAssociation {
+    pub vpc_id: String,
+    pub id: String,
+    pub arn: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceNetworkOut {
+    pub id: String,
+    pub arn: String,
+    pub vpc_associations: Vec<VpcAssociation>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MonitoringOut {
+    pub log_group_name: String,
+    pub log_group_arn: String,
+    pub access_log_subscription_id: String,
+    pub dashboard_name: String,
+    pub alarm_names: Vec<String>,
+}
+
+/// What a polling step reports; the ASL's Choice reads `state`.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PollState {
+    Pending,
+    Ready,
+    Failed,
+    TimedOut,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PollOut {
+    pub state: PollState,
+    /// The raw AWS status (e.g. `CREATE_IN_PROGRESS`, `backing-up`).
+    pub status: String,
+    /// Attempts made so far, including this one.
+    pub attempt: u32,
+    pub max_attempts: u32,
+    /// How long the ASL Wait state sleeps before the next attempt.
+    pub wait_seconds: u32,
+    /// Why it failed or timed out; used as the Fail state's cause.
+    pub reason: Option<String>,
+    /// Database: writer endpoint address.
+    pub endpoint: Option<String>,
+    pub port: Option<u16>,
+    /// Database: the instance/cluster ARN.
+    pub arn: Option<String>,
+    /// Database: the Secrets Manager secret holding the master password.
+    pub secret_arn: Option<String>,
+    /// Resource association: the name clients connect to.
+    pub dns_name: Option<String>,
+    pub hosted_zone_id: Option<String>,
+}
+
+/// The accumulated execution state. Each step takes it whole and reads what it needs.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Ctx {
+    pub plan: Option<Plan>,
+    #[serde(default)]
+    pub db_network: Option<DbNetworkOut>,
+    #[serde(default)]
+    pub database: Option<DatabaseOut>,
+    #[serde(default)]
+    pub database_poll: Option<PollOut>,
+    #[serde(default)]
+    pub gateway: Option<IdArn>,
+    #[serde(default)]
+    pub gateway_poll: Option<PollOut>,
+    #[serde(default)]
+    pub client_access: Option<ClientAccessOut>,
+    #[serde(default)]
+    pub access_controls: Option<AccessControlsOut>,
+    #[serde(default)]
+    pub service_network: Option<ServiceNetworkOut>,
+    #[serde(default)]
+    pub vpc_associations_poll: Option<PollOut>,
+    #[serde(default)]
+    pub monitoring: Option<MonitoringOut>,
+    #[serde(default)]
+    pub resource_configuration: Option<IdArn>,
+    #[serde(default)]
+    pub resource_configuration_poll: Option<PollOut>,
+    #[serde(default)]
+    pub resource_association: Option<IdArn>,
+    #[serde(default)]
+    pub resource_association_poll: Option<PollOut>,
+}
+
+/// `need!(ctx.gateway)` → the value, or an Internal error naming the missing section.
+fn missing(section: &str) -> StepError {
+    StepError::internal(format!(
+        "the execution state has no `{section}`: the state machine ran this step out of order"
+    ))
+}
+
+impl Ctx {
+    pub fn plan(&self) -> Result<&Plan, StepError> {
+        self.plan.as_ref().ok_or_else(|| missing("plan"))
+    }
+    pub fn db_network(&self) -> Result<&DbNetworkOut, StepError> {
+        self.db_network.as_ref().ok_or_else(|| missing("dbNetwork"))
+    }
+    pub fn database(&self) -> Result<&DatabaseOut, StepError> {
+        self.database.as_ref().ok_or_else(|| missing("database"))
+    }
+    pub fn database_poll(&self) -> Result<&PollOut, StepError> {
+        self.database_poll.as_ref().ok_or_else(|| missing("databasePoll"))
+    }
+    pub fn gateway(&self) -> Result<&IdArn, StepError> {
+        self.gateway.as_ref().ok_or_else(|| missing("gateway"))
+    }
+    pub fn client_access(&self) -> Result<&ClientAccessOut, StepError> {
+        self.client_access.as_ref().ok_or_else(|| missing("clientAccess"))
+    }
+    pub fn access_controls(&self) -> Result<&AccessControlsOut, StepError> {
+        self.access_controls.as_ref().ok_or_else(|| missing("accessControls"))
+    }
+    pub fn service_network(&self) -> Result<&ServiceNetworkOut, StepError> {
+        self.service_network.as_ref().ok_or_else(|| missing("serviceNetwork"))
+    }
+    pub fn resource_configuration(&self) -> Result<&IdArn, StepError> {
+        self.resource_configuration
+            .as_ref()
+            .ok_or_else(|| missing("resourceConfiguration"))
+    }
+    pub fn resource_association(&self) -> Result<&IdArn, StepError> {
+        self.resource_association
+            .as_ref()
+            .ok_or_else(|| missing("resourceAssociation"))
+    }
+}
+
+/// A client token for an idempotent create: stable for the same deployment,
+/// resource and parameters, different when the parameters change (so AWS
+/// never sees one token reused with other parameters). At most 64 characters.
+pub fn client_token(deployment: &str, resource: &str, params: &str) -> String {
+    // FNV-1a: stable across processes and Rust versions, unlike DefaultHasher.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in params.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    let mut t = format!("{deployment}-{resource}-{h:016x}");
+    t.truncate(64);
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_names_fit_aws_limits_at_max_length() {
+        let name = "a".repeat(crate::input::MAX_NAME_LEN);
+        let n = Names::for_deployment(&name);
+        assert!(n.service_network.len() <= 63);
+        assert!(n.resource_gateway.len() <= 40);
+        assert!(n.resource_configuration.len() <= 40);
+        assert!(n.db_identifier.len() <= 63);
+        assert!(n.dashboard.len() <= 255);
+        for s in [&n.service_network, &n.resource_gateway, &n.resource_configuration, &n.db_identifier] {
+            assert!(crate::input::is_dns_label_name(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn client_tokens_are_stable_bounded_and_parameter_sensitive() {
+        let a = client_token("orders", "rgw", "vpc-1,subnet-a,subnet-b");
+        assert_eq!(a, client_token("orders", "rgw", "vpc-1,subnet-a,subnet-b"));
+        assert_ne!(a, client_token("orders", "rgw", "vpc-1,subnet-a"));
+        assert!(client_token(&"x".repeat(60), "resource-configuration", "p").len() <= 64);
+    }
+
+    #[test]
+    fn missing_sections_are_internal_errors_naming_the_section() {
+        let ctx = Ctx::default();
+        let e = ctx.gateway().unwrap_err();
+        assert_eq!(e.name(), "Internal");
+        assert!(e.to_string().contains("`gateway`"));
+    }
+
+    #[test]
+    fn poll_fields_serialize_as_null_not_absent() {
+        let p = PollOut {
+            state: PollState::Pending,
+            status: "CREATE_IN_PROGRESS".into(),
+            attempt: 1,
+            max_attempts: 10,
+            wait_seconds: 5,
+            reason: None,
+            endpoint: None,
+            port: None,
+            arn: None,
+            secret_arn: None,
+            dns_name: None,
+            hosted_zone_id: None,
+        };
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(v["state"], "PENDING");
+        assert!(v.as_object().unwrap().contains_key("dnsName"));
+        assert!(v["dnsName"].is_null());
+    }
+}

@@ -1,0 +1,88 @@
+//! Polling policy for the state machine's Wait → status Task → Choice loops:
+//! bounded attempts and a backed-off wait, computed here so the ASL stays simple.
+
+use crate::plan::{PollOut, PollState};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    pub first_wait: u32,
+    pub max_wait: u32,
+    pub max_attempts: u32,
+}
+
+impl Policy {
+    /// RDS creates take 5–20 minutes (Multi-AZ and Aurora longer): start at
+    /// 30 s, back off to 60 s, give up after about 90 minutes.
+    pub const DATABASE: Policy = Policy { first_wait: 30, max_wait: 60, max_attempts: 95 };
+    /// Lattice resources settle in seconds to a few minutes.
+    pub const LATTICE: Policy = Policy { first_wait: 5, max_wait: 30, max_attempts: 60 };
+
+    /// Wait before attempt `attempt + 1`: doubles from `first_wait`, capped.
+    pub fn wait_after(&self, attempt: u32) -> u32 {
+        let shift = attempt.saturating_sub(1).min(16);
+        self.first_wait.saturating_mul(1 << shift).min(self.max_wait)
+    }
+}
+
+/// How an AWS status string reads for the loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    Ready,
+    Pending,
+    Failed,
+}
+
+/// The poll record for attempt number `attempt` (1-based) that saw `status`.
+pub fn outcome(policy: Policy, attempt: u32, status: &str, class: Class, reason: Option<String>) -> PollOut {
+    let state = match class {
+        Class::Ready => PollState::Ready,
+        Class::Failed => PollState::Failed,
+        Class::Pending if attempt >= policy.max_attempts => PollState::TimedOut,
+        Class::Pending => PollState::Pending,
+    };
+    let reason = match state {
+        PollState::TimedOut => Some(format!(
+            "still {status} after {attempt} attempts; giving up (the resource was left as it is)"
+        )),
+        _ => reason,
+    };
+    PollOut {
+        state,
+        status: status.to_string(),
+        attempt,
+        max_attempts: policy.max_attempts,
+        wait_seconds: policy.wait_after(attempt),
+        reason,
+        endpoint: None,
+        port: None,
+        arn: None,
+        secret_arn: None,
+        dns_name: None,
+        hosted_zone_id: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_back_off_and_cap() {
+        let p = Policy::LATTICE;
+        let waits: Vec<u32> = (1..=6).map(|a| p.wait_after(a)).collect();
+        assert_eq!(waits, vec![5, 10, 20, 30, 30, 30]);
+        assert_eq!(Policy::DATABASE.wait_after(1), 30);
+        assert_eq!(Policy::DATABASE.wait_after(50), 60);
+    }
+
+    #[test]
+    fn pending_turns_into_timed_out_at_the_bound() {
+        let p = Policy { first_wait: 1, max_wait: 1, max_attempts: 3 };
+        assert_eq!(outcome(p, 2, "CREATE_IN_PROGRESS", Class::Pending, None).state, PollState::Pending);
+        let last = outcome(p, 3, "CREATE_IN_PROGRESS", Class::Pending, None);
+        assert_eq!(last.state, PollState::TimedOut);
+        assert!(last.reason.unwrap().contains("CREATE_IN_PROGRESS"));
+        // Ready on the last attempt is still ready.
+        assert_eq!(outcome(p, 3, "ACTIVE", Class::Ready, None).state, PollState::Ready);
+    }
+}

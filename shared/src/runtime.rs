@@ -1,0 +1,113 @@
+//! The common Lambda entry: JSON logs, typed input with field-path errors,
+//! stable error names, one log line and EMF metrics per invocation.
+
+use std::future::Future;
+use std::time::Instant;
+
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use serde::{de::DeserializeOwned, Serialize};
+use serde_json::Value;
+use tracing::Instrument;
+
+use crate::error::StepError;
+
+/// The deployment name, wherever this payload carries it (for log context).
+pub fn deployment_of(v: &Value) -> &str {
+    [
+        &v["plan"]["name"],
+        &v["ctx"]["plan"]["name"],
+        &v["name"],
+    ]
+    .into_iter()
+    .find_map(|x| x.as_str())
+    .unwrap_or("-")
+}
+
+/// Parse the payload, run `handler`, and report the outcome.
+pub async fn invoke<I, O, F, Fut>(function: &str, payload: Value, request_id: &str, handler: F) -> Result<O, StepError>
+where
+    I: DeserializeOwned,
+    O: Serialize,
+    F: FnOnce(I) -> Fut,
+    Fut: Future<Output = Result<O, StepError>>,
+{
+    let deployment = deployment_of(&payload).to_string();
+    let span = tracing::info_span!("step", function, deployment = %deployment, request_id);
+    async move {
+        let started = Instant::now();
+        let result = match crate::input::parse::<I>(payload) {
+            Ok(input) => handler(input).await,
+            Err(e) => Err(e),
+        };
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        match &result {
+            Ok(_) => {
+                tracing::info!(outcome = "ok", duration_ms = ms, "step finished");
+                crate::emf::emit(&[("Function", function)], &[("Succeeded", 1.0, "Count"), ("DurationMs", ms, "Milliseconds")]);
+            }
+            Err(e) => {
+                tracing::error!(outcome = "error", error_name = e.name(), error = %e, duration_ms = ms, "step failed");
+                crate::emf::emit(&[("Function", function), ("ErrorName", e.name())], &[("Errors", 1.0, "Count")]);
+            }
+        }
+        result
+    }
+    .instrument(span)
+    .await
+}
+
+/// Run a step Lambda forever: `main` builds the clients and passes a closure
+/// that calls the crate's library function.
+pub async fn run<I, O, F, Fut>(function: &'static str, handler: F) -> Result<(), lambda_runtime::Error>
+where
+    I: DeserializeOwned,
+    O: Serialize,
+    F: Fn(I) -> Fut,
+    Fut: Future<Output = Result<O, StepError>>,
+{
+    lambda_runtime::tracing::init_default_subscriber();
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let (payload, context) = event.into_parts();
+        invoke(function, payload, &context.request_id, handler)
+            .await
+            .map_err(Diagnostic::from)
+    }))
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[derive(serde::Deserialize)]
+    struct In {
+        n: u8,
+    }
+
+    #[tokio::test]
+    async fn bad_payload_is_input_invalid_naming_the_field() {
+        let r: Result<u8, _> = invoke("t", json!({"n": "x"}), "req", |i: In| async move { Ok(i.n) }).await;
+        let e = r.unwrap_err();
+        assert_eq!(e.name(), "Input.Invalid");
+        assert!(e.to_string().starts_with("n: "), "{e}");
+    }
+
+    #[tokio::test]
+    async fn handler_errors_keep_their_name() {
+        let r: Result<u8, _> = invoke("t", json!({"n": 1}), "req", |_: In| async move {
+            Err(StepError::Conflict { operation: "op".into(), message: "busy".into() })
+        })
+        .await;
+        assert_eq!(Diagnostic::from(r.unwrap_err()).error_type, "Resource.Conflict");
+    }
+
+    #[test]
+    fn deployment_name_is_found_in_each_payload_shape() {
+        assert_eq!(deployment_of(&json!({"name": "a"})), "a");
+        assert_eq!(deployment_of(&json!({"plan": {"name": "b"}})), "b");
+        assert_eq!(deployment_of(&json!({"kind": "x", "ctx": {"plan": {"name": "c"}}})), "c");
+        assert_eq!(deployment_of(&json!({})), "-");
+    }
+}

@@ -1,0 +1,112 @@
+//! Tags that mark what a deployment created. Adoption checks them: a resource
+//! with our deterministic name but without our deployment tag is not ours.
+
+use std::collections::BTreeMap;
+
+use crate::error::StepError;
+
+pub const TAG_PREFIX: &str = "lattice-db-access:";
+/// The deployment that created the resource.
+pub const DEPLOYMENT: &str = "lattice-db-access:deployment";
+/// Which workflow step created it (`database-network`, `resource-gateway`, ...).
+pub const COMPONENT: &str = "lattice-db-access:component";
+/// On the resource configuration: how it names the database (dns|arn|ip).
+pub const MODE: &str = "lattice-db-access:mode";
+/// On the resource configuration: `instance` or `cluster`.
+pub const DB_KIND: &str = "lattice-db-access:db-kind";
+/// On the resource configuration: the RDS identifier it fronts.
+pub const DB_IDENTIFIER: &str = "lattice-db-access:db-identifier";
+
+/// AWS limits are 50 tags per resource; we keep room for our own.
+pub const MAX_USER_TAGS: usize = 40;
+
+pub fn validate_user_tags(tags: &BTreeMap<String, String>) -> Result<(), StepError> {
+    if tags.len() > MAX_USER_TAGS {
+        return Err(StepError::invalid(
+            "tags",
+            format!("at most {MAX_USER_TAGS} tags, got {}", tags.len()),
+        ));
+    }
+    for (k, v) in tags {
+        let f = format!("tags.{k}");
+        if k.is_empty() || k.chars().count() > 128 {
+            return Err(StepError::invalid(f, "tag keys are 1 to 128 characters"));
+        }
+        if v.chars().count() > 256 {
+            return Err(StepError::invalid(f, "tag values are at most 256 characters"));
+        }
+        if crate::input::is_reserved_tag_key(k) {
+            return Err(StepError::invalid(
+                f,
+                format!("keys starting with `aws:` or `{TAG_PREFIX}` are reserved"),
+            ));
+        }
+        // The character set common to EC2, RDS and VPC Lattice tags.
+        let ok = |s: &str| {
+            s.chars()
+                .all(|c| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c))
+        };
+        if !ok(k) || !ok(v) {
+            return Err(StepError::invalid(
+                f,
+                "tags may use letters, digits, spaces and _ . : / = + - @",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The tags for a resource created by `component` of deployment `name`.
+pub fn resource_tags(
+    user: &BTreeMap<String, String>,
+    name: &str,
+    component: &str,
+) -> BTreeMap<String, String> {
+    let mut t = user.clone();
+    t.insert(DEPLOYMENT.into(), name.into());
+    t.insert(COMPONENT.into(), component.into());
+    t
+}
+
+/// Was this resource created by deployment `name`?
+pub fn is_ours<'a>(mut tags: impl Iterator<Item = (&'a str, &'a str)>, name: &str) -> bool {
+    tags.any(|(k, v)| k == DEPLOYMENT && v == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ours_only_with_our_deployment_tag() {
+        let t = resource_tags(&BTreeMap::new(), "orders", "resource-gateway");
+        assert!(is_ours(t.iter().map(|(k, v)| (k.as_str(), v.as_str())), "orders"));
+        assert!(!is_ours(t.iter().map(|(k, v)| (k.as_str(), v.as_str())), "billing"));
+        assert!(!is_ours(std::iter::empty(), "orders"));
+    }
+
+    #[test]
+    fn user_tags_are_kept_and_ours_win() {
+        let mut user = BTreeMap::new();
+        user.insert("team".to_string(), "payments".to_string());
+        let t = resource_tags(&user, "orders", "database");
+        assert_eq!(t["team"], "payments");
+        assert_eq!(t[DEPLOYMENT], "orders");
+        assert_eq!(t[COMPONENT], "database");
+    }
+
+    #[test]
+    fn oversized_and_reserved_tags_are_rejected() {
+        let mut big = BTreeMap::new();
+        for i in 0..41 {
+            big.insert(format!("k{i}"), "v".to_string());
+        }
+        assert!(validate_user_tags(&big).is_err());
+        let mut long = BTreeMap::new();
+        long.insert("k".to_string(), "v".repeat(257));
+        assert!(matches!(validate_user_tags(&long), Err(StepError::InvalidInput { field, .. }) if field == "tags.k"));
+        let mut ours = BTreeMap::new();
+        ours.insert(DEPLOYMENT.to_string(), "x".to_string());
+        assert!(validate_user_tags(&ours).is_err());
+    }
+}
