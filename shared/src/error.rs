@@ -115,12 +115,12 @@ impl StepError {
                 let message = e.message().unwrap_or("").to_string();
                 classify_code(operation, code, message)
             }
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-                Self::Transient {
-                    operation,
-                    message: aws_smithy_types::error::display::DisplayErrorContext(err).to_string(),
-                }
-            }
+            SdkError::TimeoutError(_)
+            | SdkError::DispatchFailure(_)
+            | SdkError::ResponseError(_) => Self::Transient {
+                operation,
+                message: aws_smithy_types::error::display::DisplayErrorContext(err).to_string(),
+            },
             _ => Self::Internal(format!(
                 "{operation}: {}",
                 aws_smithy_types::error::display::DisplayErrorContext(err)
@@ -155,7 +155,10 @@ fn classify_code(operation: String, code: String, message: String) -> StepError 
         StepError::Transient { operation, message }
     } else if c.starts_with("AccessDenied") || c == "UnauthorizedOperation" {
         StepError::AccessDenied { operation, message }
-    } else if c == "ServiceQuotaExceededException" || c.ends_with("QuotaExceeded") || c.ends_with("LimitExceeded") {
+    } else if c == "ServiceQuotaExceededException"
+        || c.ends_with("QuotaExceeded")
+        || c.ends_with("LimitExceeded")
+    {
         StepError::QuotaExceeded { operation, message }
     } else if c == "ConflictException"
         || c == "IncorrectState"
@@ -232,7 +235,10 @@ mod tests {
         assert_eq!(c("InvalidVpcID.NotFound"), names::RESOURCE_NOT_FOUND);
         assert_eq!(c("AccessDeniedException"), names::AWS_ACCESS_DENIED);
         assert_eq!(c("UnauthorizedOperation"), names::AWS_ACCESS_DENIED);
-        assert_eq!(c("ServiceQuotaExceededException"), names::AWS_QUOTA_EXCEEDED);
+        assert_eq!(
+            c("ServiceQuotaExceededException"),
+            names::AWS_QUOTA_EXCEEDED
+        );
         assert_eq!(c("InstanceQuotaExceeded"), names::AWS_QUOTA_EXCEEDED);
         assert_eq!(c("ValidationException"), names::AWS_ERROR);
     }
@@ -255,15 +261,37 @@ mod tests {
     fn every_variant_name_is_listed() {
         let all = [
             StepError::invalid("f", "m"),
-            StepError::Throttled { operation: "o".into(), message: "m".into() },
-            StepError::Transient { operation: "o".into(), message: "m".into() },
-            StepError::AccessDenied { operation: "o".into(), message: "m".into() },
-            StepError::QuotaExceeded { operation: "o".into(), message: "m".into() },
-            StepError::Conflict { operation: "o".into(), message: "m".into() },
-            StepError::NotFound { operation: "o".into(), message: "m".into() },
+            StepError::Throttled {
+                operation: "o".into(),
+                message: "m".into(),
+            },
+            StepError::Transient {
+                operation: "o".into(),
+                message: "m".into(),
+            },
+            StepError::AccessDenied {
+                operation: "o".into(),
+                message: "m".into(),
+            },
+            StepError::QuotaExceeded {
+                operation: "o".into(),
+                message: "m".into(),
+            },
+            StepError::Conflict {
+                operation: "o".into(),
+                message: "m".into(),
+            },
+            StepError::NotFound {
+                operation: "o".into(),
+                message: "m".into(),
+            },
             StepError::NameTaken("x".into()),
             StepError::ResourceFailed("x".into()),
-            StepError::Aws { operation: "o".into(), code: "c".into(), message: "m".into() },
+            StepError::Aws {
+                operation: "o".into(),
+                code: "c".into(),
+                message: "m".into(),
+            },
             StepError::internal("x"),
         ];
         let mut got: Vec<_> = all.iter().map(|e| e.name()).collect();

@@ -220,13 +220,17 @@ pub fn is_dns_label_name(s: &str) -> bool {
         && b[0].is_ascii_lowercase()
         && !s.ends_with('-')
         && !s.contains("--")
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
 }
 
 fn is_aws_id(s: &str, prefix: &str) -> bool {
     // EC2 ids: prefix + 8 or 17 lowercase hex characters.
     s.strip_prefix(prefix).is_some_and(|rest| {
-        (rest.len() == 8 || rest.len() == 17) && rest.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        (rest.len() == 8 || rest.len() == 17)
+            && rest
+                .bytes()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
     })
 }
 
@@ -285,9 +289,16 @@ impl ProvisionInput {
                 "must not start with `rgw-` or `rcfg-` (reserved by VPC Lattice)",
             ));
         }
-        validate_vpc_ref("databaseVpc", self.database_vpc.id.as_deref(), self.database_vpc.name.as_deref())?;
+        validate_vpc_ref(
+            "databaseVpc",
+            self.database_vpc.id.as_deref(),
+            self.database_vpc.name.as_deref(),
+        )?;
         if self.client_vpcs.is_empty() {
-            return Err(StepError::invalid("clientVpcs", "needs at least one client VPC"));
+            return Err(StepError::invalid(
+                "clientVpcs",
+                "needs at least one client VPC",
+            ));
         }
         if self.client_vpcs.len() > 10 {
             return Err(StepError::invalid("clientVpcs", "at most 10 client VPCs"));
@@ -327,10 +338,16 @@ impl ProvisionInput {
         }
         if let Some(t) = &self.subnet_tag {
             if t.key.is_empty() || t.key.len() > 128 {
-                return Err(StepError::invalid("subnetTag.key", "must be 1 to 128 characters"));
+                return Err(StepError::invalid(
+                    "subnetTag.key",
+                    "must be 1 to 128 characters",
+                ));
             }
             if t.value.len() > 256 {
-                return Err(StepError::invalid("subnetTag.value", "must be at most 256 characters"));
+                return Err(StepError::invalid(
+                    "subnetTag.value",
+                    "must be at most 256 characters",
+                ));
             }
         }
         self.validate_database()?;
@@ -342,22 +359,28 @@ impl ProvisionInput {
                 ));
             }
             if !(1..=65535).contains(&p) {
-                return Err(StepError::invalid("port", format!("{p} is outside 1-65535")));
+                return Err(StepError::invalid(
+                    "port",
+                    format!("{p} is outside 1-65535"),
+                ));
             }
         }
         match (self.mode, &self.ip_address) {
             (Mode::Ip, Some(ip)) => match ip.parse::<IpAddr>() {
                 Ok(IpAddr::V4(_)) => {}
-                _ => {
-                    return Err(StepError::invalid(
-                        "ipAddress",
-                        format!("`{ip}` is not an IPv4 address (a hostname is not valid for ipResource)"),
-                    ))
-                }
+                _ => return Err(StepError::invalid(
+                    "ipAddress",
+                    format!(
+                        "`{ip}` is not an IPv4 address (a hostname is not valid for ipResource)"
+                    ),
+                )),
             },
             (Mode::Ip, None) => {}
             (_, Some(_)) => {
-                return Err(StepError::invalid("ipAddress", "only valid with \"mode\": \"ip\""));
+                return Err(StepError::invalid(
+                    "ipAddress",
+                    "only valid with \"mode\": \"ip\"",
+                ));
             }
             _ => {}
         }
@@ -376,12 +399,17 @@ impl ProvisionInput {
                 let class_ok = c.instance_class.starts_with("db.")
                     && c.instance_class.split('.').count() == 3
                     && c.instance_class.split('.').all(|p| {
-                        !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                        !p.is_empty()
+                            && p.bytes()
+                                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
                     });
                 if !class_ok {
                     return Err(StepError::invalid(
                         format!("{f}.instanceClass"),
-                        format!("`{}` is not a DB instance class such as db.t3.micro", c.instance_class),
+                        format!(
+                            "`{}` is not a DB instance class such as db.t3.micro",
+                            c.instance_class
+                        ),
                     ));
                 }
                 match (c.engine.is_aurora(), c.allocated_storage) {
@@ -410,7 +438,10 @@ impl ProvisionInput {
                     ));
                 }
                 if u.eq_ignore_ascii_case("rdsadmin") {
-                    return Err(StepError::invalid(format!("{f}.masterUsername"), "`rdsadmin` is reserved"));
+                    return Err(StepError::invalid(
+                        format!("{f}.masterUsername"),
+                        "`rdsadmin` is reserved",
+                    ));
                 }
                 if !(1..=35).contains(&c.backup_retention_days) {
                     return Err(StepError::invalid(
@@ -419,8 +450,16 @@ impl ProvisionInput {
                     ));
                 }
                 if let Some(v) = &c.engine_version {
-                    if v.is_empty() || v.len() > 32 || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_') {
-                        return Err(StepError::invalid(format!("{f}.engineVersion"), format!("`{v}` is not an engine version")));
+                    if v.is_empty()
+                        || v.len() > 32
+                        || !v.bytes().all(|b| {
+                            b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_'
+                        })
+                    {
+                        return Err(StepError::invalid(
+                            format!("{f}.engineVersion"),
+                            format!("`{v}` is not an engine version"),
+                        ));
                     }
                 }
                 Ok(())
@@ -513,33 +552,92 @@ mod tests {
         let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
             ("name", Box::new(|v| v["name"] = json!("Orders"))),
             ("name", Box::new(|v| v["name"] = json!("ab"))),
-            ("name", Box::new(|v| v["name"] = json!("a-very-long-deployment-name-over-30"))),
+            (
+                "name",
+                Box::new(|v| v["name"] = json!("a-very-long-deployment-name-over-30")),
+            ),
             ("name", Box::new(|v| v["name"] = json!("bad--name"))),
             ("name", Box::new(|v| v["name"] = json!("rgw-thing"))),
             ("name", Box::new(|v| v["name"] = json!(42))),
-            ("name", Box::new(|v| { v.as_object_mut().unwrap().remove("name"); })),
+            (
+                "name",
+                Box::new(|v| {
+                    v.as_object_mut().unwrap().remove("name");
+                }),
+            ),
             ("databaseVpc", Box::new(|v| v["databaseVpc"] = json!({}))),
-            ("databaseVpc.id", Box::new(|v| v["databaseVpc"] = json!({"id": "vpc-XYZ"}))),
+            (
+                "databaseVpc.id",
+                Box::new(|v| v["databaseVpc"] = json!({"id": "vpc-XYZ"})),
+            ),
             ("clientVpcs", Box::new(|v| v["clientVpcs"] = json!([]))),
-            ("clientVpcs[0]", Box::new(|v| v["clientVpcs"][0] = json!({"id": "vpc-12345678", "name": "x"}))),
-            ("clientVpcs[0].allowedCidrs[0]", Box::new(|v| v["clientVpcs"][0]["allowedCidrs"] = json!(["10.1.0.0/33"]))),
-            ("clientVpcs[0].allowedSecurityGroupIds[0]", Box::new(|v| v["clientVpcs"][0]["allowedSecurityGroupIds"] = json!(["group-1"]))),
+            (
+                "clientVpcs[0]",
+                Box::new(|v| v["clientVpcs"][0] = json!({"id": "vpc-12345678", "name": "x"})),
+            ),
+            (
+                "clientVpcs[0].allowedCidrs[0]",
+                Box::new(|v| v["clientVpcs"][0]["allowedCidrs"] = json!(["10.1.0.0/33"])),
+            ),
+            (
+                "clientVpcs[0].allowedSecurityGroupIds[0]",
+                Box::new(|v| v["clientVpcs"][0]["allowedSecurityGroupIds"] = json!(["group-1"])),
+            ),
             ("database", Box::new(|v| v["database"] = json!({}))),
-            ("database.create.engine", Box::new(|v| v["database"]["create"]["engine"] = json!("oracle"))),
-            ("database.create.instanceClass", Box::new(|v| v["database"]["create"]["instanceClass"] = json!("t3.micro"))),
-            ("database.create.allocatedStorage", Box::new(|v| v["database"]["create"]["allocatedStorage"] = json!(5))),
-            ("database.create.allocatedStorage", Box::new(|v| v["database"]["create"]["allocatedStorage"] = json!("20"))),
-            ("database.create.masterUsername", Box::new(|v| v["database"]["create"]["masterUsername"] = json!("1admin"))),
-            ("database.create.backupRetentionDays", Box::new(|v| v["database"]["create"]["backupRetentionDays"] = json!(0))),
-            ("database.create.password", Box::new(|v| v["database"]["create"]["password"] = json!("hunter2hunter2"))),
-            ("database.existing", Box::new(|v| v["database"] = json!({"existing": {}}))),
-            ("database.existing.instanceIdentifier", Box::new(|v| v["database"] = json!({"existing": {"instanceIdentifier": "1db"}}))),
+            (
+                "database.create.engine",
+                Box::new(|v| v["database"]["create"]["engine"] = json!("oracle")),
+            ),
+            (
+                "database.create.instanceClass",
+                Box::new(|v| v["database"]["create"]["instanceClass"] = json!("t3.micro")),
+            ),
+            (
+                "database.create.allocatedStorage",
+                Box::new(|v| v["database"]["create"]["allocatedStorage"] = json!(5)),
+            ),
+            (
+                "database.create.allocatedStorage",
+                Box::new(|v| v["database"]["create"]["allocatedStorage"] = json!("20")),
+            ),
+            (
+                "database.create.masterUsername",
+                Box::new(|v| v["database"]["create"]["masterUsername"] = json!("1admin")),
+            ),
+            (
+                "database.create.backupRetentionDays",
+                Box::new(|v| v["database"]["create"]["backupRetentionDays"] = json!(0)),
+            ),
+            (
+                "database.create.password",
+                Box::new(|v| v["database"]["create"]["password"] = json!("hunter2hunter2")),
+            ),
+            (
+                "database.existing",
+                Box::new(|v| v["database"] = json!({"existing": {}})),
+            ),
+            (
+                "database.existing.instanceIdentifier",
+                Box::new(|v| v["database"] = json!({"existing": {"instanceIdentifier": "1db"}})),
+            ),
             ("mode", Box::new(|v| v["mode"] = json!("cname"))),
-            ("ipAddress", Box::new(|v| { v["mode"] = json!("ip"); v["ipAddress"] = json!("db.example.com"); })),
-            ("ipAddress", Box::new(|v| v["ipAddress"] = json!("10.0.0.5"))),
+            (
+                "ipAddress",
+                Box::new(|v| {
+                    v["mode"] = json!("ip");
+                    v["ipAddress"] = json!("db.example.com");
+                }),
+            ),
+            (
+                "ipAddress",
+                Box::new(|v| v["ipAddress"] = json!("10.0.0.5")),
+            ),
             ("port", Box::new(|v| v["port"] = json!(70000))),
             ("port", Box::new(|v| v["port"] = json!(0))),
-            ("tags.aws:foo", Box::new(|v| v["tags"] = json!({"aws:foo": "x"}))),
+            (
+                "tags.aws:foo",
+                Box::new(|v| v["tags"] = json!({"aws:foo": "x"})),
+            ),
             ("tags", Box::new(|v| v["tags"] = json!("team=payments"))),
             ("clientVpc", Box::new(|v| v["clientVpc"] = json!([]))),
         ];
@@ -557,7 +655,8 @@ mod tests {
     #[test]
     fn aurora_rejects_allocated_storage_and_uses_engine_port() {
         let mut v = example();
-        v["database"]["create"] = json!({"engine": "aurora-postgresql", "instanceClass": "db.r6g.large"});
+        v["database"]["create"] =
+            json!({"engine": "aurora-postgresql", "instanceClass": "db.r6g.large"});
         let i = check(v.clone()).unwrap();
         assert_eq!(i.database.create.unwrap().engine.default_port(), 5432);
         v["database"]["create"]["allocatedStorage"] = json!(20);

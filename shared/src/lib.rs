@@ -11,3 +11,8 @@ pub mod tags;
 
 pub use error::{SdkResultExt, StepError};
 pub use plan::Ctx;
+#[cfg(feature = "ec2")]
+pub mod ec2;
+#[cfg(feature = "lattice")]
+pub mod lattice;
+pub mod testing;

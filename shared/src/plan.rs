@@ -284,19 +284,27 @@ impl Ctx {
         self.database.as_ref().ok_or_else(|| missing("database"))
     }
     pub fn database_poll(&self) -> Result<&PollOut, StepError> {
-        self.database_poll.as_ref().ok_or_else(|| missing("databasePoll"))
+        self.database_poll
+            .as_ref()
+            .ok_or_else(|| missing("databasePoll"))
     }
     pub fn gateway(&self) -> Result<&IdArn, StepError> {
         self.gateway.as_ref().ok_or_else(|| missing("gateway"))
     }
     pub fn client_access(&self) -> Result<&ClientAccessOut, StepError> {
-        self.client_access.as_ref().ok_or_else(|| missing("clientAccess"))
+        self.client_access
+            .as_ref()
+            .ok_or_else(|| missing("clientAccess"))
     }
     pub fn access_controls(&self) -> Result<&AccessControlsOut, StepError> {
-        self.access_controls.as_ref().ok_or_else(|| missing("accessControls"))
+        self.access_controls
+            .as_ref()
+            .ok_or_else(|| missing("accessControls"))
     }
     pub fn service_network(&self) -> Result<&ServiceNetworkOut, StepError> {
-        self.service_network.as_ref().ok_or_else(|| missing("serviceNetwork"))
+        self.service_network
+            .as_ref()
+            .ok_or_else(|| missing("serviceNetwork"))
     }
     pub fn resource_configuration(&self) -> Result<&IdArn, StepError> {
         self.resource_configuration
@@ -338,7 +346,12 @@ mod tests {
         assert!(n.resource_configuration.len() <= 40);
         assert!(n.db_identifier.len() <= 63);
         assert!(n.dashboard.len() <= 255);
-        for s in [&n.service_network, &n.resource_gateway, &n.resource_configuration, &n.db_identifier] {
+        for s in [
+            &n.service_network,
+            &n.resource_gateway,
+            &n.resource_configuration,
+            &n.db_identifier,
+        ] {
             assert!(crate::input::is_dns_label_name(s), "{s}");
         }
     }

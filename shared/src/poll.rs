@@ -13,14 +13,24 @@ pub struct Policy {
 impl Policy {
     /// RDS creates take 5–20 minutes (Multi-AZ and Aurora longer): start at
     /// 30 s, back off to 60 s, give up after about 90 minutes.
-    pub const DATABASE: Policy = Policy { first_wait: 30, max_wait: 60, max_attempts: 95 };
+    pub const DATABASE: Policy = Policy {
+        first_wait: 30,
+        max_wait: 60,
+        max_attempts: 95,
+    };
     /// Lattice resources settle in seconds to a few minutes.
-    pub const LATTICE: Policy = Policy { first_wait: 5, max_wait: 30, max_attempts: 60 };
+    pub const LATTICE: Policy = Policy {
+        first_wait: 5,
+        max_wait: 30,
+        max_attempts: 60,
+    };
 
     /// Wait before attempt `attempt + 1`: doubles from `first_wait`, capped.
     pub fn wait_after(&self, attempt: u32) -> u32 {
         let shift = attempt.saturating_sub(1).min(16);
-        self.first_wait.saturating_mul(1 << shift).min(self.max_wait)
+        self.first_wait
+            .saturating_mul(1 << shift)
+            .min(self.max_wait)
     }
 }
 
@@ -33,7 +43,13 @@ pub enum Class {
 }
 
 /// The poll record for attempt number `attempt` (1-based) that saw `status`.
-pub fn outcome(policy: Policy, attempt: u32, status: &str, class: Class, reason: Option<String>) -> PollOut {
+pub fn outcome(
+    policy: Policy,
+    attempt: u32,
+    status: &str,
+    class: Class,
+    reason: Option<String>,
+) -> PollOut {
     let state = match class {
         Class::Ready => PollState::Ready,
         Class::Failed => PollState::Failed,
@@ -77,12 +93,22 @@ mod tests {
 
     #[test]
     fn pending_turns_into_timed_out_at_the_bound() {
-        let p = Policy { first_wait: 1, max_wait: 1, max_attempts: 3 };
-        assert_eq!(outcome(p, 2, "CREATE_IN_PROGRESS", Class::Pending, None).state, PollState::Pending);
+        let p = Policy {
+            first_wait: 1,
+            max_wait: 1,
+            max_attempts: 3,
+        };
+        assert_eq!(
+            outcome(p, 2, "CREATE_IN_PROGRESS", Class::Pending, None).state,
+            PollState::Pending
+        );
         let last = outcome(p, 3, "CREATE_IN_PROGRESS", Class::Pending, None);
         assert_eq!(last.state, PollState::TimedOut);
         assert!(last.reason.unwrap().contains("CREATE_IN_PROGRESS"));
         // Ready on the last attempt is still ready.
-        assert_eq!(outcome(p, 3, "ACTIVE", Class::Ready, None).state, PollState::Ready);
+        assert_eq!(
+            outcome(p, 3, "ACTIVE", Class::Ready, None).state,
+            PollState::Ready
+        );
     }
 }

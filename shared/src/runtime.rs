@@ -13,18 +13,19 @@ use crate::error::StepError;
 
 /// The deployment name, wherever this payload carries it (for log context).
 pub fn deployment_of(v: &Value) -> &str {
-    [
-        &v["plan"]["name"],
-        &v["ctx"]["plan"]["name"],
-        &v["name"],
-    ]
-    .into_iter()
-    .find_map(|x| x.as_str())
-    .unwrap_or("-")
+    [&v["plan"]["name"], &v["ctx"]["plan"]["name"], &v["name"]]
+        .into_iter()
+        .find_map(|x| x.as_str())
+        .unwrap_or("-")
 }
 
 /// Parse the payload, run `handler`, and report the outcome.
-pub async fn invoke<I, O, F, Fut>(function: &str, payload: Value, request_id: &str, handler: F) -> Result<O, StepError>
+pub async fn invoke<I, O, F, Fut>(
+    function: &str,
+    payload: Value,
+    request_id: &str,
+    handler: F,
+) -> Result<O, StepError>
 where
     I: DeserializeOwned,
     O: Serialize,
@@ -58,7 +59,10 @@ where
 
 /// Run a step Lambda forever: `main` builds the clients and passes a closure
 /// that calls the crate's library function.
-pub async fn run<I, O, F, Fut>(function: &'static str, handler: F) -> Result<(), lambda_runtime::Error>
+pub async fn run<I, O, F, Fut>(
+    function: &'static str,
+    handler: F,
+) -> Result<(), lambda_runtime::Error>
 where
     I: DeserializeOwned,
     O: Serialize,
@@ -88,7 +92,13 @@ mod tests {
 
     #[tokio::test]
     async fn bad_payload_is_input_invalid_naming_the_field() {
-        let r: Result<u8, _> = invoke("t", json!({"n": "x"}), "req", |i: In| async move { Ok(i.n) }).await;
+        let r: Result<u8, _> = invoke(
+            "t",
+            json!({"n": "x"}),
+            "req",
+            |i: In| async move { Ok(i.n) },
+        )
+        .await;
         let e = r.unwrap_err();
         assert_eq!(e.name(), "Input.Invalid");
         assert!(e.to_string().starts_with("n: "), "{e}");
@@ -97,17 +107,26 @@ mod tests {
     #[tokio::test]
     async fn handler_errors_keep_their_name() {
         let r: Result<u8, _> = invoke("t", json!({"n": 1}), "req", |_: In| async move {
-            Err(StepError::Conflict { operation: "op".into(), message: "busy".into() })
+            Err(StepError::Conflict {
+                operation: "op".into(),
+                message: "busy".into(),
+            })
         })
         .await;
-        assert_eq!(Diagnostic::from(r.unwrap_err()).error_type, "Resource.Conflict");
+        assert_eq!(
+            Diagnostic::from(r.unwrap_err()).error_type,
+            "Resource.Conflict"
+        );
     }
 
     #[test]
     fn deployment_name_is_found_in_each_payload_shape() {
         assert_eq!(deployment_of(&json!({"name": "a"})), "a");
         assert_eq!(deployment_of(&json!({"plan": {"name": "b"}})), "b");
-        assert_eq!(deployment_of(&json!({"kind": "x", "ctx": {"plan": {"name": "c"}}})), "c");
+        assert_eq!(
+            deployment_of(&json!({"kind": "x", "ctx": {"plan": {"name": "c"}}})),
+            "c"
+        );
         assert_eq!(deployment_of(&json!({})), "-");
     }
 }

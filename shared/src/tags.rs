@@ -33,7 +33,10 @@ pub fn validate_user_tags(tags: &BTreeMap<String, String>) -> Result<(), StepErr
             return Err(StepError::invalid(f, "tag keys are 1 to 128 characters"));
         }
         if v.chars().count() > 256 {
-            return Err(StepError::invalid(f, "tag values are at most 256 characters"));
+            return Err(StepError::invalid(
+                f,
+                "tag values are at most 256 characters",
+            ));
         }
         if crate::input::is_reserved_tag_key(k) {
             return Err(StepError::invalid(
@@ -80,8 +83,14 @@ mod tests {
     #[test]
     fn ours_only_with_our_deployment_tag() {
         let t = resource_tags(&BTreeMap::new(), "orders", "resource-gateway");
-        assert!(is_ours(t.iter().map(|(k, v)| (k.as_str(), v.as_str())), "orders"));
-        assert!(!is_ours(t.iter().map(|(k, v)| (k.as_str(), v.as_str())), "billing"));
+        assert!(is_ours(
+            t.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            "orders"
+        ));
+        assert!(!is_ours(
+            t.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            "billing"
+        ));
         assert!(!is_ours(std::iter::empty(), "orders"));
     }
 
@@ -104,7 +113,9 @@ mod tests {
         assert!(validate_user_tags(&big).is_err());
         let mut long = BTreeMap::new();
         long.insert("k".to_string(), "v".repeat(257));
-        assert!(matches!(validate_user_tags(&long), Err(StepError::InvalidInput { field, .. }) if field == "tags.k"));
+        assert!(
+            matches!(validate_user_tags(&long), Err(StepError::InvalidInput { field, .. }) if field == "tags.k")
+        );
         let mut ours = BTreeMap::new();
         ours.insert(DEPLOYMENT.to_string(), "x".to_string());
         assert!(validate_user_tags(&ours).is_err());

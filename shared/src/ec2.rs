@@ -1,0 +1,351 @@
+//! EC2 security-group helpers shared by the steps that create groups: find or
+//! create by (VPC, name), adopt only what this deployment tagged, and treat
+//! "rule already there" as success so retries converge.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types::{
+    Filter, IpPermission, IpRange, PrefixListId, ResourceType, Tag, TagSpecification,
+    UserIdGroupPair,
+};
+use aws_sdk_ec2::Client;
+
+use crate::error::{error_code, SdkResultExt, StepError};
+use crate::tags;
+
+pub fn tag_spec(
+    resource_type: ResourceType,
+    t: &BTreeMap<String, String>,
+    name: &str,
+) -> TagSpecification {
+    let mut b = TagSpecification::builder()
+        .resource_type(resource_type)
+        .tags(Tag::builder().key("Name").value(name).build());
+    for (k, v) in t {
+        b = b.tags(Tag::builder().key(k).value(v).build());
+    }
+    b.build()
+}
+
+/// The id of the group `group_name` in `vpc_id`, created if absent.
+/// A group of that name that this deployment did not create is an error.
+pub async fn ensure_security_group(
+    client: &Client,
+    vpc_id: &str,
+    group_name: &str,
+    description: &str,
+    tag_set: &BTreeMap<String, String>,
+    deployment: &str,
+) -> Result<String, StepError> {
+    if let Some(id) = find_security_group(client, vpc_id, group_name, deployment).await? {
+        tracing::info!(group_id = %id, group_name, "adopted existing security group");
+        return Ok(id);
+    }
+    let created = client
+        .create_security_group()
+        .group_name(group_name)
+        .description(description)
+        .vpc_id(vpc_id)
+        .tag_specifications(tag_spec(ResourceType::SecurityGroup, tag_set, group_name))
+        .send()
+        .await;
+    match created {
+        Ok(out) => {
+            let id = out
+                .group_id()
+                .ok_or_else(|| StepError::internal("ec2:CreateSecurityGroup returned no GroupId"))?
+                .to_string();
+            tracing::info!(group_id = %id, group_name, "created security group");
+            Ok(id)
+        }
+        // A concurrent or timed-out earlier attempt created it: adopt it.
+        Err(e) if error_code(&e) == Some("InvalidGroup.Duplicate") => {
+            find_security_group(client, vpc_id, group_name, deployment)
+                .await?
+                .ok_or_else(|| StepError::from_sdk("ec2:CreateSecurityGroup", &e))
+        }
+        Err(e) => Err(StepError::from_sdk("ec2:CreateSecurityGroup", &e)),
+    }
+}
+
+/// Find `group_name` in `vpc_id`; `Ok(None)` if absent, `NameTaken` if not ours.
+pub async fn find_security_group(
+    client: &Client,
+    vpc_id: &str,
+    group_name: &str,
+    deployment: &str,
+) -> Result<Option<String>, StepError> {
+    let out = client
+        .describe_security_groups()
+        .filters(Filter::builder().name("vpc-id").values(vpc_id).build())
+        .filters(
+            Filter::builder()
+                .name("group-name")
+                .values(group_name)
+                .build(),
+        )
+        .send()
+        .await
+        .aws("ec2:DescribeSecurityGroups")?;
+    let Some(g) = out.security_groups().first() else {
+        return Ok(None);
+    };
+    let ours = tags::is_ours(
+        g.tags()
+            .iter()
+            .map(|t| (t.key().unwrap_or(""), t.value().unwrap_or(""))),
+        deployment,
+    );
+    if !ours {
+        return Err(StepError::NameTaken(format!(
+            "security group `{group_name}` in {vpc_id} exists but was not created by deployment `{deployment}`; \
+             delete it or choose another deployment name"
+        )));
+    }
+    Ok(g.group_id().map(str::to_string))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Ingress,
+    Egress,
+}
+
+/// TCP `port` from/to another security group.
+pub fn tcp_group(port: u16, group_id: &str, description: &str) -> IpPermission {
+    IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(i32::from(port))
+        .to_port(i32::from(port))
+        .user_id_group_pairs(
+            UserIdGroupPair::builder()
+                .group_id(group_id)
+                .description(description)
+                .build(),
+        )
+        .build()
+}
+
+/// TCP `port` from/to an IPv4 CIDR.
+pub fn tcp_cidr(port: u16, cidr: &str, description: &str) -> IpPermission {
+    IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(i32::from(port))
+        .to_port(i32::from(port))
+        .ip_ranges(
+            IpRange::builder()
+                .cidr_ip(cidr)
+                .description(description)
+                .build(),
+        )
+        .build()
+}
+
+/// TCP `port` to a managed prefix list.
+pub fn tcp_prefix_list(port: u16, prefix_list_id: &str, description: &str) -> IpPermission {
+    IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(i32::from(port))
+        .to_port(i32::from(port))
+        .prefix_list_ids(
+            PrefixListId::builder()
+                .prefix_list_id(prefix_list_id)
+                .description(description)
+                .build(),
+        )
+        .build()
+}
+
+/// Add a rule; a rule that is already there counts as added.
+pub async fn ensure_rule(
+    client: &Client,
+    group_id: &str,
+    direction: Direction,
+    permission: IpPermission,
+) -> Result<(), StepError> {
+    let (op, result) = match direction {
+        Direction::Ingress => (
+            "ec2:AuthorizeSecurityGroupIngress",
+            client
+                .authorize_security_group_ingress()
+                .group_id(group_id)
+                .ip_permissions(permission)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| {
+                    (
+                        error_code(&e).map(str::to_string),
+                        StepError::from_sdk("ec2:AuthorizeSecurityGroupIngress", &e),
+                    )
+                }),
+        ),
+        Direction::Egress => (
+            "ec2:AuthorizeSecurityGroupEgress",
+            client
+                .authorize_security_group_egress()
+                .group_id(group_id)
+                .ip_permissions(permission)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| {
+                    (
+                        error_code(&e).map(str::to_string),
+                        StepError::from_sdk("ec2:AuthorizeSecurityGroupEgress", &e),
+                    )
+                }),
+        ),
+    };
+    match result {
+        Ok(()) => Ok(()),
+        Err((Some(code), _)) if code == "InvalidPermission.Duplicate" => {
+            tracing::debug!(group_id, op, "rule already present");
+            Ok(())
+        }
+        Err((_, e)) => Err(e),
+    }
+}
+
+/// Remove the allow-all egress rule EC2 adds to every new group, so the
+/// group's egress is only what we add. Already removed counts as removed.
+pub async fn revoke_default_egress(client: &Client, group_id: &str) -> Result<(), StepError> {
+    let all = IpPermission::builder()
+        .ip_protocol("-1")
+        .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+        .build();
+    match client
+        .revoke_security_group_egress()
+        .group_id(group_id)
+        .ip_permissions(all)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if error_code(&e) == Some("InvalidPermission.NotFound") => Ok(()),
+        Err(e) => Err(StepError::from_sdk("ec2:RevokeSecurityGroupEgress", &e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ec2::operation::authorize_security_group_ingress::AuthorizeSecurityGroupIngressOutput;
+    use aws_sdk_ec2::operation::create_security_group::CreateSecurityGroupOutput;
+    use aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput;
+    use aws_sdk_ec2::types::SecurityGroup;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    fn sg(id: &str, deployment: &str) -> SecurityGroup {
+        SecurityGroup::builder()
+            .group_id(id)
+            .tags(
+                Tag::builder()
+                    .key(tags::DEPLOYMENT)
+                    .value(deployment)
+                    .build(),
+            )
+            .build()
+    }
+
+    #[tokio::test]
+    async fn creates_when_absent_with_name_and_deployment_tags() {
+        let none = mock!(Client::describe_security_groups)
+            .then_output(|| DescribeSecurityGroupsOutput::builder().build());
+        let create = mock!(Client::create_security_group)
+            .match_requests(|r| {
+                r.vpc_id() == Some("vpc-1")
+                    && r.group_name() == Some("orders-database")
+                    && r.tag_specifications()[0]
+                        .tags()
+                        .iter()
+                        .any(|t| t.key() == Some(tags::DEPLOYMENT) && t.value() == Some("orders"))
+            })
+            .then_output(|| {
+                CreateSecurityGroupOutput::builder()
+                    .group_id("sg-new")
+                    .build()
+            });
+        let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&none, &create]);
+        let t = tags::resource_tags(&BTreeMap::new(), "orders", "database-network");
+        let id = ensure_security_group(&client, "vpc-1", "orders-database", "d", &t, "orders")
+            .await
+            .unwrap();
+        assert_eq!(id, "sg-new");
+        assert_eq!(create.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn adopts_ours_and_refuses_someone_elses() {
+        let ours = mock!(Client::describe_security_groups).then_output(|| {
+            DescribeSecurityGroupsOutput::builder()
+                .security_groups(sg("sg-old", "orders"))
+                .build()
+        });
+        let create = mock!(Client::create_security_group)
+            .then_output(|| CreateSecurityGroupOutput::builder().build());
+        let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&ours, &create]);
+        let t = BTreeMap::new();
+        assert_eq!(
+            ensure_security_group(&client, "vpc-1", "n", "d", &t, "orders")
+                .await
+                .unwrap(),
+            "sg-old"
+        );
+        assert_eq!(
+            create.num_calls(),
+            0,
+            "an existing group of ours is adopted, not recreated"
+        );
+        let e = ensure_security_group(&client, "vpc-1", "n", "d", &t, "billing")
+            .await
+            .unwrap_err();
+        assert_eq!(e.name(), "Resource.NameTaken");
+    }
+
+    #[tokio::test]
+    async fn duplicate_rule_is_success_other_errors_are_not() {
+        let dup = mock!(Client::authorize_security_group_ingress).then_http_response(|| {
+            crate::testing::ec2_error(400, "InvalidPermission.Duplicate", "dup")
+        });
+        let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&dup]);
+        ensure_rule(
+            &client,
+            "sg-1",
+            Direction::Ingress,
+            tcp_group(3306, "sg-2", "x"),
+        )
+        .await
+        .unwrap();
+
+        let denied = mock!(Client::authorize_security_group_ingress)
+            .then_http_response(|| crate::testing::ec2_error(403, "UnauthorizedOperation", "no"));
+        let ok = mock!(Client::authorize_security_group_ingress).then_output(|| {
+            AuthorizeSecurityGroupIngressOutput::builder()
+                .r#return(true)
+                .build()
+        });
+        let client = mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&denied, &ok]);
+        let e = ensure_rule(
+            &client,
+            "sg-1",
+            Direction::Ingress,
+            tcp_group(3306, "sg-2", "x"),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.name(), "Aws.AccessDenied");
+    }
+
+    #[test]
+    fn permissions_carry_port_and_source() {
+        let p = tcp_group(5432, "sg-gw", "from gateway");
+        assert_eq!(
+            (p.from_port(), p.to_port(), p.ip_protocol()),
+            (Some(5432), Some(5432), Some("tcp"))
+        );
+        assert_eq!(p.user_id_group_pairs()[0].group_id(), Some("sg-gw"));
+        let p = tcp_prefix_list(3306, "pl-1", "lattice");
+        assert_eq!(p.prefix_list_ids()[0].prefix_list_id(), Some("pl-1"));
+    }
+}
