@@ -368,12 +368,14 @@ impl ProvisionInput {
         match (self.mode, &self.ip_address) {
             (Mode::Ip, Some(ip)) => match ip.parse::<IpAddr>() {
                 Ok(IpAddr::V4(_)) => {}
-                _ => return Err(StepError::invalid(
-                    "ipAddress",
-                    format!(
+                _ => {
+                    return Err(StepError::invalid(
+                        "ipAddress",
+                        format!(
                         "`{ip}` is not an IPv4 address (a hostname is not valid for ipResource)"
                     ),
-                )),
+                    ))
+                }
             },
             (Mode::Ip, None) => {}
             (_, Some(_)) => {

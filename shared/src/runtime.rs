@@ -37,7 +37,8 @@ where
     async move {
         let started = Instant::now();
         let result = match crate::input::parse::<I>(payload) {
-            Ok(input) => handler(input).await,
+            // Boxed: the step futures nest deeply and would overflow rustc's layout query depth.
+            Ok(input) => Box::pin(handler(input)).await,
             Err(e) => Err(e),
         };
         let ms = started.elapsed().as_secs_f64() * 1000.0;
