@@ -81,8 +81,67 @@ where
     .await
 }
 
+/// Invoke a step that reads the execution state and adds its own `section`
+/// to it: the Lambda returns the whole state, so the ASL needs only
+/// `OutputPath: $.Payload` with the optimized `lambda:invoke` integration.
+/// Unknown members of the state are passed through untouched.
+pub async fn invoke_step<O, F, Fut>(
+    function: &str,
+    section: &str,
+    payload: Value,
+    request_id: &str,
+    handler: F,
+) -> Result<Value, StepError>
+where
+    O: Serialize,
+    F: FnOnce(crate::plan::Ctx) -> Fut,
+    Fut: Future<Output = Result<O, StepError>>,
+{
+    let mut state = payload.clone();
+    let out = invoke(function, payload, request_id, handler).await?;
+    let out = serde_json::to_value(out).map_err(|e| StepError::internal(format!("serializing {section}: {e}")))?;
+    match state.as_object_mut() {
+        Some(map) => {
+            map.insert(section.to_string(), out);
+            Ok(state)
+        }
+        None => Err(StepError::invalid("(input)", "the execution state must be a JSON object")),
+    }
+}
+
+/// Run a state-adding step Lambda (see [`invoke_step`]) forever.
+pub async fn run_step<O, F, Fut>(function: &'static str, section: &'static str, handler: F) -> Result<(), lambda_runtime::Error>
+where
+    O: Serialize,
+    F: Fn(crate::plan::Ctx) -> Fut,
+    Fut: Future<Output = Result<O, StepError>>,
+{
+    lambda_runtime::tracing::init_default_subscriber();
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let (payload, context) = event.into_parts();
+        invoke_step(function, section, payload, &context.request_id, handler)
+            .await
+            .map_err(Diagnostic::from)
+    }))
+    .await
+}
+
 #[cfg(test)]
 mod tests {
+    #[tokio::test]
+    async fn a_step_adds_its_section_and_keeps_the_rest() {
+        let state = json!({"plan": crate::testing::plan(), "extra": {"kept": true}});
+        let out = invoke_step("t", "gateway", state, "req", |ctx: crate::plan::Ctx| async move {
+            Ok(json!({"id": format!("rgw-for-{}", ctx.plan()?.name)}))
+        })
+        .await
+        .unwrap();
+        assert_eq!(out["gateway"]["id"], "rgw-for-orders");
+        assert_eq!(out["extra"]["kept"], true);
+        assert_eq!(out["plan"]["name"], "orders");
+    }
+
     use super::*;
     use serde_json::json;
 

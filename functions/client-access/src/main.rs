@@ -5,7 +5,7 @@ use shared::Ctx;
 async fn main() -> Result<(), lambda_runtime::Error> {
     let config = aws_config::load_from_env().await;
     let client = Client::new(&config);
-    shared::runtime::run(client_access::COMPONENT, |ctx: Ctx| {
+    shared::runtime::run_step(client_access::COMPONENT, "clientAccess", |ctx: Ctx| {
         client_access::handle(&client, ctx)
     })
     .await

@@ -5,7 +5,7 @@ use shared::Ctx;
 async fn main() -> Result<(), lambda_runtime::Error> {
     let config = aws_config::load_from_env().await;
     let client = Client::new(&config);
-    shared::runtime::run(resource_gateway::COMPONENT, |ctx: Ctx| {
+    shared::runtime::run_step(resource_gateway::COMPONENT, "gateway", |ctx: Ctx| {
         resource_gateway::handle(&client, ctx)
     })
     .await
