@@ -681,3 +681,24 @@ mod tests {
         assert!(ipv4_in_cidr(ip, "0.0.0.0/0"));
     }
 }
+
+#[cfg(test)]
+mod example_files {
+    use super::*;
+
+    /// The README's example inputs must stay valid.
+    #[test]
+    fn the_shipped_example_inputs_are_valid() {
+        for (file, text) in [
+            ("events/provision.json", include_str!("../../events/provision.json")),
+            (
+                "events/provision-existing-aurora.json",
+                include_str!("../../events/provision-existing-aurora.json"),
+            ),
+        ] {
+            let v: serde_json::Value = serde_json::from_str(text).unwrap();
+            let i: ProvisionInput = parse(v).unwrap_or_else(|e| panic!("{file}: {e}"));
+            i.validate().unwrap_or_else(|e| panic!("{file}: {e}"));
+        }
+    }
+}

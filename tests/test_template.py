@@ -1,0 +1,189 @@
+"""Static checks that tie template.yaml, the state machines and the Rust crates together.
+
+Run with the SAM venv's Python (it has cfn-lint, whose YAML loader understands !Ref/!Sub/!GetAtt):
+    .venv/bin/python -m unittest discover -s tests -p 'test_*.py' -v
+"""
+
+import json
+import re
+import unittest
+from pathlib import Path
+
+from cfnlint.decode import decode
+
+ROOT = Path(__file__).resolve().parent.parent
+LAMBDA_SERVICE_ERRORS = {
+    "Lambda.ClientExecutionTimeoutException",
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+}
+
+
+def load_template():
+    tpl, matches = decode(str(ROOT / "template.yaml"))
+    assert not matches, matches
+    return json.loads(json.dumps(tpl, default=str))
+
+
+def rust_error_names():
+    text = (ROOT / "shared/src/error.rs").read_text()
+    return set(re.findall(r'pub const [A-Z_]+: &str = "([A-Za-z.]+)";', text))
+
+
+def function_binaries():
+    """Binary names of the crates under functions/."""
+    names = set()
+    for cargo in (ROOT / "functions").glob("*/Cargo.toml"):
+        m = re.search(r'\[\[bin\]\]\s*name = "([^"]+)"', cargo.read_text())
+        assert m, f"{cargo} declares no [[bin]]"
+        names.add(m.group(1))
+    return names
+
+
+def walk_states(states):
+    for name, state in states.items():
+        yield name, state, states
+        for branch in state.get("Branches", []):
+            yield from walk_states(branch["States"])
+
+
+class TemplateTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tpl = load_template()
+        cls.resources = cls.tpl["Resources"]
+        cls.functions = {k: v for k, v in cls.resources.items() if v["Type"] == "AWS::Serverless::Function"}
+        cls.machines = {k: v for k, v in cls.resources.items() if v["Type"] == "AWS::Serverless::StateMachine"}
+
+    def test_every_function_is_a_rust_arm64_al2023_build_of_a_real_crate(self):
+        g = self.tpl["Globals"]["Function"]
+        self.assertEqual(g["Runtime"], "provided.al2023")
+        self.assertEqual(g["Architectures"], ["arm64"])
+        self.assertEqual(g["Handler"], "bootstrap")
+        binaries = function_binaries()
+        seen = set()
+        for name, fn in self.functions.items():
+            meta = fn.get("Metadata", {})
+            self.assertEqual(meta.get("BuildMethod"), "rust-cargolambda", name)
+            binary = meta["BuildProperties"]["Binary"]
+            self.assertIn(binary, binaries, f"{name} builds {binary}, which is not a crate under functions/")
+            seen.add(binary)
+            for key in ("Runtime", "Architectures"):
+                self.assertNotIn(key, fn["Properties"], f"{name} overrides {key}")
+        self.assertEqual(seen, binaries, "every function crate is deployed")
+
+    def test_no_wildcard_actions(self):
+        for name, fn in list(self.functions.items()) + list(self.machines.items()):
+            for policy in fn["Properties"].get("Policies", []):
+                for st in policy.get("Statement", []) if isinstance(policy, dict) else []:
+                    actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+                    for a in actions:
+                        self.assertNotEqual(a, "*", name)
+                        self.assertFalse(a.endswith(":*"), f"{name}: service-wide {a}")
+
+    def test_state_machines_are_standard_logged_and_traced(self):
+        self.assertIn("ProvisionStateMachine", self.machines)
+        for name, sm in self.machines.items():
+            p = sm["Properties"]
+            self.assertEqual(p["Type"], "STANDARD", name)
+            self.assertIn("Destinations", p["Logging"], name)
+            self.assertTrue(p["Tracing"]["Enabled"], name)
+
+    def test_substitutions_match_the_asl_and_point_at_functions_the_machine_may_invoke(self):
+        for name, sm in self.machines.items():
+            p = sm["Properties"]
+            asl_text = (ROOT / p["DefinitionUri"]).read_text()
+            used = set(re.findall(r"\$\{([A-Za-z0-9]+)\}", asl_text))
+            defined = set(p["DefinitionSubstitutions"])
+            self.assertEqual(used - defined, set(), f"{name}: placeholders without a substitution")
+            self.assertEqual(defined - used, set(), f"{name}: substitutions the ASL never uses")
+            invokable = {pol["LambdaInvokePolicy"]["FunctionName"]["Ref"] for pol in p["Policies"] if "LambdaInvokePolicy" in pol}
+            for key, value in p["DefinitionSubstitutions"].items():
+                target = value["Fn::GetAtt"]
+                if isinstance(target, str):
+                    target = target.split(".")
+                self.assertEqual(target[1], "Arn", key)
+                self.assertIn(target[0], self.functions, f"{key} points at {target[0]}, not a function")
+                self.assertIn(target[0], invokable, f"{name} may not invoke {target[0]}")
+
+
+class StateMachineTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.definitions = {p.name: json.loads(p.read_text()) for p in (ROOT / "statemachine").glob("*.asl.json")}
+        cls.error_names = rust_error_names()
+
+    def test_error_names_are_the_lambdas_stable_names(self):
+        self.assertIn("Input.Invalid", self.error_names)
+        for file, d in self.definitions.items():
+            for name, state, _ in walk_states(d["States"]):
+                for rule in state.get("Retry", []) + state.get("Catch", []):
+                    for err in rule["ErrorEquals"]:
+                        ok = err.startswith(("States.", "Lambda.", "Sandbox.")) or err in self.error_names
+                        self.assertTrue(ok, f"{file}/{name}: {err} is not an error name any Lambda reports")
+                if state["Type"] == "Fail" and "Error" in state:
+                    self.assertIn(state["Error"], self.error_names | {"Poll.TimedOut"}, name)
+
+    def test_tasks_use_the_optimized_lambda_integration_with_the_recommended_retry(self):
+        for file, d in self.definitions.items():
+            for name, state, _ in walk_states(d["States"]):
+                if state["Type"] != "Task":
+                    continue
+                self.assertEqual(state["Resource"], "arn:aws:states:::lambda:invoke", name)
+                self.assertRegex(state["Parameters"]["FunctionName"], r"^\$\{[A-Za-z]+FunctionArn\}$", name)
+                self.assertEqual(state["OutputPath"], "$.Payload", name)
+                retried = set().union(*(set(r["ErrorEquals"]) for r in state["Retry"]))
+                self.assertTrue(LAMBDA_SERVICE_ERRORS <= retried, f"{name} lacks the Lambda service-error retry")
+                self.assertIn("Lambda.TooManyRequestsException", retried, name)
+                self.assertIn("Aws.Throttled", retried, name)
+                self.assertNotIn("Input.Invalid", retried, f"{name} must not retry bad input")
+
+    def test_first_state_validates_input(self):
+        d = self.definitions["provision.asl.json"]
+        first = d["States"][d["StartAt"]]
+        self.assertEqual(first["Parameters"]["FunctionName"], "${ValidateInputFunctionArn}")
+
+    def test_every_polling_loop_is_bounded_and_fails_clearly(self):
+        d = self.definitions["provision.asl.json"]
+        loops = 0
+        for name, state, scope in walk_states(d["States"]):
+            if state["Type"] != "Wait":
+                continue
+            loops += 1
+            self.assertIn("SecondsPath", state, f"{name}: waits come from the status Lambda's backoff")
+            check = scope[state["Next"]]
+            self.assertEqual(check["Parameters"]["FunctionName"], "${StatusFunctionArn}", name)
+            choice = scope[check["Next"]]
+            self.assertEqual(choice["Type"], "Choice")
+            self.assertEqual(choice["Default"], name, "pending loops back to the Wait")
+            outcomes = {c["StringEquals"]: scope.get(c["Next"], {}) for c in choice["Choices"]}
+            self.assertEqual(set(outcomes), {"READY", "FAILED", "TIMED_OUT"}, name)
+            self.assertEqual(outcomes["FAILED"].get("Type"), "Fail", name)
+            self.assertEqual(outcomes["TIMED_OUT"].get("Type"), "Fail", name)
+            self.assertIn("CausePath", outcomes["FAILED"], "the failure reason reaches the user")
+        # database, resource gateway, VPC associations, resource configuration, resource association
+        self.assertEqual(loops, 5)
+
+    def test_polling_kinds_are_those_the_status_lambda_knows(self):
+        d = self.definitions["provision.asl.json"]
+        kinds = set()
+        for _, state, _ in walk_states(d["States"]):
+            payload = state.get("Parameters", {}).get("Payload")
+            if isinstance(payload, dict) and "kind" in payload:
+                kinds.add(payload["kind"])
+                self.assertEqual(payload.get("ctx.$"), "$")
+        self.assertEqual(kinds, {"database", "resource-gateway", "vpc-associations", "resource-configuration", "resource-association"})
+        # functions/status has the matching test: every kind in this file deserializes.
+
+    def test_the_database_branch_does_not_wait_for_the_network(self):
+        d = self.definitions["provision.asl.json"]
+        parallel = [s for _, s, _ in walk_states(d["States"]) if s["Type"] == "Parallel"]
+        self.assertEqual(len(parallel), 1)
+        starts = [b["StartAt"] for b in parallel[0]["Branches"]]
+        self.assertIn("CreateDatabase", starts)
+        self.assertIn("CreateResourceGateway", starts)
+
+
+if __name__ == "__main__":
+    unittest.main()
