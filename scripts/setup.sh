@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Install every tool the tests and the local run need, at pinned versions.
+# Idempotent: a second run only checks. Fails loudly if something can't be installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'setup: %s\n' "$*" >&2; exit 1; }
+
+command -v cargo >/dev/null || die "cargo not found: install Rust (rustup) first"
+command -v python3 >/dev/null || die "python3 not found"
+command -v npm >/dev/null || die "npm not found: install Node.js"
+rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+
+if [ ! -x .venv/bin/sam ] || ! cmp -s tools/requirements.lock .venv/.installed-lock; then
+  say "Python tools (tools/requirements.lock) into .venv"
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.lock
+  cp tools/requirements.lock .venv/.installed-lock
+fi
+
+if [ ! -x node_modules/.bin/asl-validator ] || ! cmp -s package-lock.json node_modules/.package-lock.json 2>/dev/null; then
+  say "JavaScript tools (package-lock.json) into node_modules"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# Versions, so a log shows what ran.
+.venv/bin/sam --version >&2
+.venv/bin/cfn-lint --version >&2
+node_modules/.bin/asl-validator --version >&2 2>/dev/null || true
