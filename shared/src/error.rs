@@ -157,7 +157,10 @@ fn classify_code(operation: String, code: String, message: String) -> StepError 
         StepError::AccessDenied { operation, message }
     } else if c == "ServiceQuotaExceededException"
         || c.ends_with("QuotaExceeded")
+        || c.ends_with("QuotaExceededFault")
         || c.ends_with("LimitExceeded")
+        || c == "LimitExceededException"
+        || c == "LimitExceededFault"
     {
         StepError::QuotaExceeded { operation, message }
     } else if c == "ConflictException"
@@ -240,6 +243,8 @@ mod tests {
             names::AWS_QUOTA_EXCEEDED
         );
         assert_eq!(c("InstanceQuotaExceeded"), names::AWS_QUOTA_EXCEEDED);
+        assert_eq!(c("LimitExceededException"), names::AWS_QUOTA_EXCEEDED); // CloudWatch Logs
+        assert_eq!(c("LimitExceededFault"), names::AWS_QUOTA_EXCEEDED); // CloudWatch
         assert_eq!(c("ValidationException"), names::AWS_ERROR);
     }
 

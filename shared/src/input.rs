@@ -690,7 +690,10 @@ mod example_files {
     #[test]
     fn the_shipped_example_inputs_are_valid() {
         for (file, text) in [
-            ("events/provision.json", include_str!("../../events/provision.json")),
+            (
+                "events/provision.json",
+                include_str!("../../events/provision.json"),
+            ),
             (
                 "events/provision-existing-aurora.json",
                 include_str!("../../events/provision-existing-aurora.json"),

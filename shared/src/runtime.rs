@@ -99,18 +99,26 @@ where
 {
     let mut state = payload.clone();
     let out = invoke(function, payload, request_id, handler).await?;
-    let out = serde_json::to_value(out).map_err(|e| StepError::internal(format!("serializing {section}: {e}")))?;
+    let out = serde_json::to_value(out)
+        .map_err(|e| StepError::internal(format!("serializing {section}: {e}")))?;
     match state.as_object_mut() {
         Some(map) => {
             map.insert(section.to_string(), out);
             Ok(state)
         }
-        None => Err(StepError::invalid("(input)", "the execution state must be a JSON object")),
+        None => Err(StepError::invalid(
+            "(input)",
+            "the execution state must be a JSON object",
+        )),
     }
 }
 
 /// Run a state-adding step Lambda (see [`invoke_step`]) forever.
-pub async fn run_step<O, F, Fut>(function: &'static str, section: &'static str, handler: F) -> Result<(), lambda_runtime::Error>
+pub async fn run_step<O, F, Fut>(
+    function: &'static str,
+    section: &'static str,
+    handler: F,
+) -> Result<(), lambda_runtime::Error>
 where
     O: Serialize,
     F: Fn(crate::plan::Ctx) -> Fut,
@@ -132,9 +140,15 @@ mod tests {
     #[tokio::test]
     async fn a_step_adds_its_section_and_keeps_the_rest() {
         let state = json!({"plan": crate::testing::plan(), "extra": {"kept": true}});
-        let out = invoke_step("t", "gateway", state, "req", |ctx: crate::plan::Ctx| async move {
-            Ok(json!({"id": format!("rgw-for-{}", ctx.plan()?.name)}))
-        })
+        let out = invoke_step(
+            "t",
+            "gateway",
+            state,
+            "req",
+            |ctx: crate::plan::Ctx| async move {
+                Ok(json!({"id": format!("rgw-for-{}", ctx.plan()?.name)}))
+            },
+        )
         .await
         .unwrap();
         assert_eq!(out["gateway"]["id"], "rgw-for-orders");

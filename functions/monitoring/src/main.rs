@@ -1,1 +1,13 @@
-fn main() {}
+use shared::Ctx;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let config = aws_config::load_from_env().await;
+    let lattice = aws_sdk_vpclattice::Client::new(&config);
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&config);
+    let cw = aws_sdk_cloudwatch::Client::new(&config);
+    shared::runtime::run_step(monitoring::COMPONENT, "monitoring", |ctx: Ctx| {
+        monitoring::handle(&lattice, &logs, &cw, ctx)
+    })
+    .await
+}

@@ -5,8 +5,10 @@ use shared::Ctx;
 async fn main() -> Result<(), lambda_runtime::Error> {
     let config = aws_config::load_from_env().await;
     let client = Client::new(&config);
-    shared::runtime::run_step(resource_association::COMPONENT, "resourceAssociation", |ctx: Ctx| {
-        resource_association::handle(&client, ctx)
-    })
+    shared::runtime::run_step(
+        resource_association::COMPONENT,
+        "resourceAssociation",
+        |ctx: Ctx| resource_association::handle(&client, ctx),
+    )
     .await
 }

@@ -1,1 +1,1161 @@
+//! First state: check the execution input against the account and resolve it
+//! into the [`Plan`] every later step reads (VPC ids, CIDRs, subnets, the
+//! database and its port). Read-only: it never creates anything, so a bad
+//! input fails before any resource exists.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+
+use aws_sdk_ec2::types::{Filter, Vpc, VpcCidrBlockStateCode};
+use shared::error::error_code;
+use shared::input::{Engine, Mode, ProvisionInput, TagFilter};
+use shared::plan::{DbKind, Names, Plan, PlannedClientVpc, PlannedCreate, PlannedDatabase};
+use shared::{SdkResultExt, StepError};
+
+pub const COMPONENT: &str = "validate-input";
+
+pub async fn handle(
+    ec2: &aws_sdk_ec2::Client,
+    rds: &aws_sdk_rds::Client,
+    region: &str,
+    input: ProvisionInput,
+) -> Result<Plan, StepError> {
+    input.validate()?;
+
+    let db_vpc = resolve_vpc(
+        ec2,
+        region,
+        "databaseVpc",
+        input.database_vpc.id.as_deref(),
+        input.database_vpc.name.as_deref(),
+    )
+    .await?;
+    let subnet_tag = input.subnet_tag.clone().unwrap_or_default();
+    let subnets = private_subnets(ec2, &db_vpc.id, &subnet_tag).await?;
+    let client_vpcs = resolve_client_vpcs(ec2, region, &input, &db_vpc.id).await?;
+    let (database, db_port) = plan_database(rds, region, &input, &db_vpc.id).await?;
+
+    let port = match input.port {
+        Some(p) => {
+            let p = u16::try_from(p)
+                .map_err(|_| StepError::internal(format!("port {p} passed validation")))?;
+            // An adopted database listens where it listens: SG rules and the
+            // resource configuration on another port would never connect.
+            if let Some(actual) = db_port.filter(|a| *a != p) {
+                return Err(StepError::invalid(
+                    "port",
+                    format!(
+                        "the database `{}` listens on {actual}; omit `port` or set it to {actual}",
+                        database.identifier
+                    ),
+                ));
+            }
+            p
+        }
+        None => match db_port {
+            Some(p) => p,
+            None => {
+                return Err(StepError::internal(
+                    "no port for the database: neither given nor known",
+                ))
+            }
+        },
+    };
+
+    if let (Mode::Ip, Some(ip)) = (input.mode, &input.ip_address) {
+        let addr: Ipv4Addr = ip
+            .parse()
+            .map_err(|_| StepError::internal(format!("ipAddress `{ip}` passed validation")))?;
+        if !db_vpc
+            .cidrs
+            .iter()
+            .any(|c| shared::input::ipv4_in_cidr(addr, c))
+        {
+            return Err(StepError::invalid(
+                "ipAddress",
+                format!(
+                    "{ip} is not inside the database VPC {} ({}); ipResource only takes addresses in that VPC",
+                    db_vpc.id,
+                    db_vpc.cidrs.join(", ")
+                ),
+            ));
+        }
+    }
+
+    tracing::info!(
+        database_vpc = %db_vpc.id,
+        db_subnets = subnets.db.len(),
+        gateway_subnets = ?subnets.gateway,
+        client_vpcs = client_vpcs.len(),
+        database = %database.identifier,
+        create_database = database.create,
+        port,
+        "input validated"
+    );
+
+    Ok(Plan {
+        names: Names::for_deployment(&input.name),
+        name: input.name,
+        region: region.to_string(),
+        database_vpc_id: db_vpc.id,
+        database_vpc_cidrs: db_vpc.cidrs,
+        db_subnet_ids: subnets.db,
+        gateway_subnet_ids: subnets.gateway,
+        client_vpcs,
+        database,
+        mode: input.mode,
+        ip_address: input.ip_address,
+        port,
+        tags: input.tags,
+    })
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedVpc {
+    pub id: String,
+    pub cidrs: Vec<String>,
+}
+
+/// The VPC's associated IPv4 CIDRs (primary and secondary).
+fn ipv4_cidrs(vpc: &Vpc) -> Vec<String> {
+    let assoc: Vec<String> = vpc
+        .cidr_block_association_set()
+        .iter()
+        .filter(|a| {
+            a.cidr_block_state()
+                .and_then(|s| s.state())
+                .is_none_or(|s| *s == VpcCidrBlockStateCode::Associated)
+        })
+        .filter_map(|a| a.cidr_block().map(str::to_string))
+        .collect();
+    if assoc.is_empty() {
+        vpc.cidr_block().map(str::to_string).into_iter().collect()
+    } else {
+        assoc
+    }
+}
+
+/// A VPC by id or by its `Name` tag; `field` is the JSON path of the reference.
+pub async fn resolve_vpc(
+    ec2: &aws_sdk_ec2::Client,
+    region: &str,
+    field: &str,
+    id: Option<&str>,
+    name: Option<&str>,
+) -> Result<ResolvedVpc, StepError> {
+    let (found, f) = match (id, name) {
+        (Some(id), _) => {
+            let f = format!("{field}.id");
+            let out = ec2.describe_vpcs().vpc_ids(id).send().await;
+            let vpcs = match out {
+                Ok(o) => o.vpcs().to_vec(),
+                Err(e) if error_code(&e) == Some("InvalidVpcID.NotFound") => vec![],
+                Err(e) => return Err(StepError::from_sdk("ec2:DescribeVpcs", &e)),
+            };
+            if vpcs.is_empty() {
+                return Err(StepError::invalid(
+                    f,
+                    format!(
+                        "VPC `{id}` does not exist in {region} (or is not visible to this account)"
+                    ),
+                ));
+            }
+            (vpcs, f)
+        }
+        (None, Some(name)) => {
+            let f = format!("{field}.name");
+            let mut vpcs = Vec::new();
+            let mut token = None;
+            loop {
+                let page = ec2
+                    .describe_vpcs()
+                    .filters(Filter::builder().name("tag:Name").values(name).build())
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .aws("ec2:DescribeVpcs")?;
+                vpcs.extend(page.vpcs().iter().cloned());
+                match page.next_token() {
+                    Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                    _ => break,
+                }
+            }
+            match vpcs.len() {
+                0 => {
+                    return Err(StepError::invalid(
+                        f,
+                        format!("no VPC in {region} has the Name tag `{name}`"),
+                    ))
+                }
+                1 => {}
+                _ => {
+                    let ids: Vec<&str> = vpcs.iter().filter_map(|v| v.vpc_id()).collect();
+                    return Err(StepError::invalid(
+                        f,
+                        format!(
+                            "the Name tag `{name}` is ambiguous: VPCs {} carry it; give `id` instead",
+                            ids.join(", ")
+                        ),
+                    ));
+                }
+            }
+            (vpcs, f)
+        }
+        (None, None) => {
+            return Err(StepError::internal(format!(
+                "{field} has neither id nor name after validation"
+            )))
+        }
+    };
+    let vpc = &found[0];
+    let id = vpc
+        .vpc_id()
+        .ok_or_else(|| StepError::internal("ec2:DescribeVpcs returned a VPC without VpcId"))?
+        .to_string();
+    let cidrs = ipv4_cidrs(vpc);
+    if cidrs.is_empty() {
+        return Err(StepError::invalid(
+            f,
+            format!("VPC {id} has no IPv4 CIDR block"),
+        ));
+    }
+    Ok(ResolvedVpc { id, cidrs })
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subnets {
+    /// Every tagged subnet, sorted.
+    pub db: Vec<String>,
+    /// The lowest subnet id per AZ, in AZ-name order.
+    pub gateway: Vec<String>,
+}
+
+/// The DB VPC's subnets carrying `tag`; they must span at least two AZs
+/// (the resource gateway and a Multi-AZ database both need two).
+pub async fn private_subnets(
+    ec2: &aws_sdk_ec2::Client,
+    vpc_id: &str,
+    tag: &TagFilter,
+) -> Result<Subnets, StepError> {
+    let mut by_az: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut token = None;
+    loop {
+        let page = ec2
+            .describe_subnets()
+            .filters(Filter::builder().name("vpc-id").values(vpc_id).build())
+            .filters(
+                Filter::builder()
+                    .name(format!("tag:{}", tag.key))
+                    .values(&tag.value)
+                    .build(),
+            )
+            .set_next_token(token)
+            .send()
+            .await
+            .aws("ec2:DescribeSubnets")?;
+        for s in page.subnets() {
+            if let (Some(id), Some(az)) = (s.subnet_id(), s.availability_zone()) {
+                by_az
+                    .entry(az.to_string())
+                    .or_default()
+                    .insert(id.to_string());
+            }
+        }
+        match page.next_token() {
+            Some(t) if !t.is_empty() => token = Some(t.to_string()),
+            _ => break,
+        }
+    }
+    if by_az.len() < 2 {
+        let found = if by_az.is_empty() {
+            "none".to_string()
+        } else {
+            by_az
+                .iter()
+                .map(|(az, ids)| {
+                    format!(
+                        "{az}: {}",
+                        ids.iter().cloned().collect::<Vec<_>>().join(", ")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        return Err(StepError::invalid(
+            "subnetTag",
+            format!(
+                "the database VPC {vpc_id} needs subnets tagged {}={} in at least two Availability Zones; found: {found}",
+                tag.key, tag.value
+            ),
+        ));
+    }
+    let mut db: Vec<String> = by_az.values().flatten().cloned().collect();
+    db.sort();
+    let gateway = by_az
+        .values()
+        .filter_map(|ids| ids.iter().next().cloned())
+        .collect();
+    Ok(Subnets { db, gateway })
+}
+
+async fn resolve_client_vpcs(
+    ec2: &aws_sdk_ec2::Client,
+    region: &str,
+    input: &ProvisionInput,
+    db_vpc_id: &str,
+) -> Result<Vec<PlannedClientVpc>, StepError> {
+    let mut out: Vec<PlannedClientVpc> = Vec::new();
+    for (i, c) in input.client_vpcs.iter().enumerate() {
+        let field = format!("clientVpcs[{i}]");
+        let ref_field = if c.id.is_some() {
+            format!("{field}.id")
+        } else {
+            format!("{field}.name")
+        };
+        let vpc = resolve_vpc(ec2, region, &field, c.id.as_deref(), c.name.as_deref()).await?;
+        if vpc.id == db_vpc_id {
+            return Err(StepError::invalid(
+                ref_field,
+                format!(
+                    "{} is the database VPC, which is not a client VPC: it only hosts the resource gateway",
+                    vpc.id
+                ),
+            ));
+        }
+        if let Some(k) = out.iter().position(|p| p.vpc_id == vpc.id) {
+            return Err(StepError::invalid(
+                ref_field,
+                format!("{} is already listed as clientVpcs[{k}]", vpc.id),
+            ));
+        }
+        check_security_groups(ec2, &field, &vpc.id, &c.allowed_security_group_ids).await?;
+        out.push(PlannedClientVpc {
+            vpc_id: vpc.id,
+            allowed_security_group_ids: c.allowed_security_group_ids.clone(),
+            allowed_cidrs: c.allowed_cidrs.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// Each group must exist and be in `vpc_id`. A `group-id` filter (rather than
+/// `GroupIds`) returns what exists instead of failing on the first missing id,
+/// so the error names the exact entry.
+async fn check_security_groups(
+    ec2: &aws_sdk_ec2::Client,
+    field: &str,
+    vpc_id: &str,
+    ids: &[String],
+) -> Result<(), StepError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut found: BTreeMap<String, String> = BTreeMap::new();
+    let mut token = None;
+    loop {
+        let page = ec2
+            .describe_security_groups()
+            .filters(
+                Filter::builder()
+                    .name("group-id")
+                    .set_values(Some(ids.to_vec()))
+                    .build(),
+            )
+            .set_next_token(token)
+            .send()
+            .await;
+        let page = match page {
+            Ok(p) => p,
+            Err(e) if error_code(&e) == Some("InvalidGroup.NotFound") => {
+                return Err(StepError::invalid(
+                    format!("{field}.allowedSecurityGroupIds"),
+                    format!(
+                        "a security group does not exist: {}",
+                        StepError::from_sdk("ec2:DescribeSecurityGroups", &e)
+                    ),
+                ))
+            }
+            Err(e) => return Err(StepError::from_sdk("ec2:DescribeSecurityGroups", &e)),
+        };
+        for g in page.security_groups() {
+            if let Some(id) = g.group_id() {
+                found.insert(id.to_string(), g.vpc_id().unwrap_or_default().to_string());
+            }
+        }
+        match page.next_token() {
+            Some(t) if !t.is_empty() => token = Some(t.to_string()),
+            _ => break,
+        }
+    }
+    for (j, sg) in ids.iter().enumerate() {
+        let f = format!("{field}.allowedSecurityGroupIds[{j}]");
+        match found.get(sg) {
+            None => {
+                return Err(StepError::invalid(
+                    f,
+                    format!("security group `{sg}` does not exist"),
+                ))
+            }
+            Some(v) if v != vpc_id => {
+                return Err(StepError::invalid(
+                    f,
+                    format!(
+                        "security group `{sg}` is in {v}, not in the client VPC {vpc_id}; \
+                         only groups of the client VPC can be allowed"
+                    ),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+fn unsupported_engine(field: &str, id: &str, engine: &str) -> StepError {
+    StepError::invalid(
+        field,
+        format!(
+            "`{id}` runs engine `{engine}`, which is not supported (supported: mysql, postgres, mariadb, aurora-mysql, aurora-postgresql)"
+        ),
+    )
+}
+
+fn wrong_vpc(field: &str, what: &str, id: &str, vpc: Option<&str>, db_vpc_id: &str) -> StepError {
+    StepError::invalid(
+        field,
+        format!(
+            "{what} `{id}` is in {}, not in the database VPC {db_vpc_id}",
+            vpc.unwrap_or("no VPC")
+        ),
+    )
+}
+
+/// The planned database and, for an adopted one, the port it listens on.
+async fn plan_database(
+    rds: &aws_sdk_rds::Client,
+    region: &str,
+    input: &ProvisionInput,
+    db_vpc_id: &str,
+) -> Result<(PlannedDatabase, Option<u16>), StepError> {
+    if let Some(c) = &input.database.create {
+        let db = PlannedDatabase {
+            create: true,
+            kind: if c.engine.is_aurora() {
+                DbKind::Cluster
+            } else {
+                DbKind::Instance
+            },
+            identifier: Names::for_deployment(&input.name).db_identifier,
+            engine: c.engine,
+            settings: Some(PlannedCreate {
+                instance_class: c.instance_class.clone(),
+                allocated_storage: c.allocated_storage,
+                multi_az: c.multi_az,
+                engine_version: c.engine_version.clone(),
+                master_username: c.master_username.clone(),
+                backup_retention_days: c.backup_retention_days,
+            }),
+            attach_security_group: false,
+        };
+        return Ok((db, Some(c.engine.default_port())));
+    }
+    let Some(e) = &input.database.existing else {
+        return Err(StepError::internal(
+            "database has neither create nor existing after validation",
+        ));
+    };
+    let adopted = |kind, identifier: String, engine| PlannedDatabase {
+        create: false,
+        kind,
+        identifier,
+        engine,
+        settings: None,
+        attach_security_group: e.attach_security_group,
+    };
+
+    if let Some(id) = &e.instance_identifier {
+        let f = "database.existing.instanceIdentifier";
+        let out = rds
+            .describe_db_instances()
+            .db_instance_identifier(id)
+            .send()
+            .await;
+        let found = match out {
+            Ok(o) => o.db_instances().first().cloned(),
+            Err(err) if error_code(&err) == Some("DBInstanceNotFound") => None,
+            Err(err) => return Err(StepError::from_sdk("rds:DescribeDBInstances", &err)),
+        };
+        let Some(db) = found else {
+            return Err(StepError::invalid(
+                f,
+                format!("no DB instance `{id}` in {region}"),
+            ));
+        };
+        let engine_name = db.engine().unwrap_or_default();
+        let engine =
+            Engine::parse(engine_name).ok_or_else(|| unsupported_engine(f, id, engine_name))?;
+        // A cluster member can stop being the writer on failover; the
+        // cluster endpoint follows it, the instance does not.
+        if let Some(cluster) = db.db_cluster_identifier() {
+            return Err(StepError::invalid(
+                f,
+                format!(
+                    "`{id}` is a member of DB cluster `{cluster}`; give database.existing.clusterIdentifier instead"
+                ),
+            ));
+        }
+        let vpc = db.db_subnet_group().and_then(|g| g.vpc_id());
+        if vpc != Some(db_vpc_id) {
+            return Err(wrong_vpc(f, "DB instance", id, vpc, db_vpc_id));
+        }
+        let port = db
+            .endpoint()
+            .and_then(|ep| ep.port())
+            .and_then(|p| u16::try_from(p).ok());
+        if port.is_none() && input.port.is_none() {
+            return Err(StepError::invalid(
+                f,
+                format!(
+                    "`{id}` has no endpoint yet (status {}); wait until it is available or give `port`",
+                    db.db_instance_status().unwrap_or("unknown")
+                ),
+            ));
+        }
+        let ident = db.db_instance_identifier().unwrap_or(id).to_string();
+        return Ok((adopted(DbKind::Instance, ident, engine), port));
+    }
+
+    let Some(id) = &e.cluster_identifier else {
+        return Err(StepError::internal(
+            "database.existing has no identifier after validation",
+        ));
+    };
+    let f = "database.existing.clusterIdentifier";
+    let out = rds
+        .describe_db_clusters()
+        .db_cluster_identifier(id)
+        .send()
+        .await;
+    let found = match out {
+        Ok(o) => o.db_clusters().first().cloned(),
+        Err(err) if error_code(&err) == Some("DBClusterNotFoundFault") => None,
+        Err(err) => return Err(StepError::from_sdk("rds:DescribeDBClusters", &err)),
+    };
+    let Some(cluster) = found else {
+        return Err(StepError::invalid(
+            f,
+            format!("no DB cluster `{id}` in {region}"),
+        ));
+    };
+    let engine_name = cluster.engine().unwrap_or_default();
+    let engine =
+        Engine::parse(engine_name).ok_or_else(|| unsupported_engine(f, id, engine_name))?;
+    let vpc = match cluster.db_subnet_group() {
+        Some(group) => rds
+            .describe_db_subnet_groups()
+            .db_subnet_group_name(group)
+            .send()
+            .await
+            .aws("rds:DescribeDBSubnetGroups")?
+            .db_subnet_groups()
+            .first()
+            .and_then(|g| g.vpc_id())
+            .map(str::to_string),
+        None => None,
+    };
+    if vpc.as_deref() != Some(db_vpc_id) {
+        return Err(wrong_vpc(f, "DB cluster", id, vpc.as_deref(), db_vpc_id));
+    }
+    let port = cluster.port().and_then(|p| u16::try_from(p).ok());
+    if port.is_none() && input.port.is_none() {
+        return Err(StepError::invalid(
+            f,
+            format!("`{id}` reports no port yet; wait until it is available or give `port`"),
+        ));
+    }
+    let ident = cluster.db_cluster_identifier().unwrap_or(id).to_string();
+    Ok((adopted(DbKind::Cluster, ident, engine), port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput;
+    use aws_sdk_ec2::operation::describe_subnets::DescribeSubnetsOutput;
+    use aws_sdk_ec2::operation::describe_vpcs::DescribeVpcsOutput;
+    use aws_sdk_ec2::types::{SecurityGroup, Subnet, VpcCidrBlockAssociation, VpcCidrBlockState};
+    use aws_sdk_rds::operation::describe_db_clusters::DescribeDbClustersOutput;
+    use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
+    use aws_sdk_rds::operation::describe_db_subnet_groups::DescribeDbSubnetGroupsOutput;
+    use aws_sdk_rds::types::{DbCluster, DbInstance, DbSubnetGroup, Endpoint};
+    use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+    use serde_json::json;
+    use shared::testing;
+
+    type Ec2 = aws_sdk_ec2::Client;
+    type Rds = aws_sdk_rds::Client;
+
+    const DB_VPC: &str = "vpc-0db0000000000000a";
+    const CLIENT_VPC: &str = "vpc-0c10000000000000b";
+    const OTHER_VPC: &str = "vpc-0ffff00000000000f";
+    const SG: &str = "sg-0abc0000000000001";
+
+    fn input(v: serde_json::Value) -> ProvisionInput {
+        shared::input::parse(v).unwrap()
+    }
+
+    fn base() -> serde_json::Value {
+        json!({
+            "name": "orders",
+            "databaseVpc": {"name": "database-vpc"},
+            "clientVpcs": [{"name": "client-vpc", "allowedSecurityGroupIds": [SG], "allowedCidrs": ["10.1.0.0/16"]}],
+            "database": {"create": {"engine": "mysql", "instanceClass": "db.t3.micro", "allocatedStorage": 20}},
+            "tags": {"team": "payments"}
+        })
+    }
+
+    fn has(filters: &[Filter], name: &str, value: &str) -> bool {
+        filters
+            .iter()
+            .any(|f| f.name() == Some(name) && f.values().iter().any(|v| v == value))
+    }
+
+    fn vpc(id: &str, cidr: &str) -> Vpc {
+        Vpc::builder()
+            .vpc_id(id)
+            .cidr_block(cidr)
+            .cidr_block_association_set(
+                VpcCidrBlockAssociation::builder()
+                    .cidr_block(cidr)
+                    .cidr_block_state(
+                        VpcCidrBlockState::builder()
+                            .state(VpcCidrBlockStateCode::Associated)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    }
+
+    fn vpc_by_name(name: &'static str, vpcs: Vec<Vpc>) -> Rule {
+        mock!(Ec2::describe_vpcs)
+            .match_requests(move |r| has(r.filters(), "tag:Name", name))
+            .then_output(move || {
+                DescribeVpcsOutput::builder()
+                    .set_vpcs(Some(vpcs.clone()))
+                    .build()
+            })
+    }
+
+    fn subnet(id: &str, az: &str) -> Subnet {
+        Subnet::builder()
+            .subnet_id(id)
+            .availability_zone(az)
+            .vpc_id(DB_VPC)
+            .build()
+    }
+
+    fn subnets(list: Vec<Subnet>) -> Rule {
+        mock!(Ec2::describe_subnets)
+            .match_requests(|r| {
+                has(r.filters(), "vpc-id", DB_VPC) && has(r.filters(), "tag:Type", "private")
+            })
+            .then_output(move || {
+                DescribeSubnetsOutput::builder()
+                    .set_subnets(Some(list.clone()))
+                    .build()
+            })
+    }
+
+    fn three_subnets_two_azs() -> Rule {
+        subnets(vec![
+            subnet("subnet-0a000000000000003", "us-east-1a"),
+            subnet("subnet-0b000000000000002", "us-east-1b"),
+            subnet("subnet-0a000000000000001", "us-east-1a"),
+        ])
+    }
+
+    fn sgs(groups: Vec<(&'static str, &'static str)>) -> Rule {
+        mock!(Ec2::describe_security_groups)
+            .match_requests(|r| has(r.filters(), "group-id", SG))
+            .then_output(move || {
+                let mut b = DescribeSecurityGroupsOutput::builder();
+                for (id, vpc) in &groups {
+                    b = b.security_groups(
+                        SecurityGroup::builder().group_id(*id).vpc_id(*vpc).build(),
+                    );
+                }
+                b.build()
+            })
+    }
+
+    /// DB VPC, client VPC, three subnets in two AZs, the allowed SG in the client VPC.
+    fn network() -> Vec<Rule> {
+        vec![
+            vpc_by_name("database-vpc", vec![vpc(DB_VPC, "10.0.0.0/16")]),
+            vpc_by_name("client-vpc", vec![vpc(CLIENT_VPC, "10.1.0.0/16")]),
+            three_subnets_two_azs(),
+            sgs(vec![(SG, CLIENT_VPC)]),
+        ]
+    }
+
+    fn no_rds() -> Rds {
+        let none: [&Rule; 0] = [];
+        mock_client!(aws_sdk_rds, RuleMode::MatchAny, none)
+    }
+
+    fn field(r: Result<Plan, StepError>) -> (String, String) {
+        match r {
+            Err(StepError::InvalidInput { field, message }) => (field, message),
+            other => panic!("expected Input.Invalid, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn resolves_names_picks_one_gateway_subnet_per_az_and_plans_the_database() {
+        let rules = network();
+        let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules);
+        let plan = handle(&ec2, &no_rds(), "us-east-1", input(base()))
+            .await
+            .unwrap();
+
+        assert_eq!(plan.database_vpc_id, DB_VPC);
+        assert_eq!(plan.database_vpc_cidrs, ["10.0.0.0/16"]);
+        assert_eq!(
+            plan.db_subnet_ids,
+            [
+                "subnet-0a000000000000001",
+                "subnet-0a000000000000003",
+                "subnet-0b000000000000002"
+            ]
+        );
+        assert_eq!(
+            plan.gateway_subnet_ids,
+            ["subnet-0a000000000000001", "subnet-0b000000000000002"]
+        );
+        assert_eq!(plan.client_vpcs.len(), 1);
+        assert_eq!(plan.client_vpcs[0].vpc_id, CLIENT_VPC);
+        assert_eq!(plan.client_vpcs[0].allowed_security_group_ids, [SG]);
+        assert_eq!(plan.client_vpcs[0].allowed_cidrs, ["10.1.0.0/16"]);
+        assert_eq!(plan.port, 3306);
+        assert_eq!(plan.region, "us-east-1");
+        assert_eq!(plan.names, Names::for_deployment("orders"));
+        assert_eq!(plan.tags["team"], "payments");
+        let db = &plan.database;
+        assert!(db.create && !db.attach_security_group);
+        assert_eq!(
+            (db.kind, db.identifier.as_str(), db.engine),
+            (DbKind::Instance, "orders-db", Engine::Mysql)
+        );
+        let s = db.settings.as_ref().unwrap();
+        assert_eq!(
+            (s.instance_class.as_str(), s.allocated_storage, s.multi_az),
+            ("db.t3.micro", Some(20), true)
+        );
+        // The fixture the later steps' tests use is what this step really outputs
+        // (up to the order of the DB subnets, which this step sorts).
+        let mut fixture = testing::plan();
+        fixture.db_subnet_ids.sort();
+        assert_eq!(plan, fixture);
+    }
+
+    #[tokio::test]
+    async fn aurora_is_planned_as_a_cluster_on_its_default_port() {
+        let mut v = base();
+        v["database"]["create"] =
+            json!({"engine": "aurora-postgresql", "instanceClass": "db.r6g.large"});
+        let rules = network();
+        let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules);
+        let plan = handle(&ec2, &no_rds(), "us-east-1", input(v))
+            .await
+            .unwrap();
+        assert_eq!(plan.database.kind, DbKind::Cluster);
+        assert_eq!(plan.port, 5432);
+    }
+
+    #[tokio::test]
+    async fn pages_through_subnets() {
+        let pages = mock!(Ec2::describe_subnets)
+            .sequence()
+            .output(|| {
+                DescribeSubnetsOutput::builder()
+                    .subnets(subnet("subnet-0a000000000000001", "us-east-1a"))
+                    .next_token("p2")
+                    .build()
+            })
+            .output(|| {
+                DescribeSubnetsOutput::builder()
+                    .subnets(subnet("subnet-0b000000000000002", "us-east-1b"))
+                    .build()
+            })
+            .build();
+        let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&pages]);
+        let s = private_subnets(&ec2, DB_VPC, &TagFilter::default())
+            .await
+            .unwrap();
+        assert_eq!(s.gateway.len(), 2);
+        assert_eq!(pages.num_calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_vpc_id_names_databasevpc_id() {
+        let mut v = base();
+        v["databaseVpc"] = json!({"id": "vpc-0123456789abcdef0"});
+        let by_id = mock!(Ec2::describe_vpcs)
+            .match_requests(|r| r.vpc_ids() == ["vpc-0123456789abcdef0"])
+            .then_http_response(|| {
+                testing::ec2_error(
+                    400,
+                    "InvalidVpcID.NotFound",
+                    "The vpc ID 'vpc-0123456789abcdef0' does not exist",
+                )
+            });
+        let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&by_id]);
+        let r = handle(&ec2, &no_rds(), "us-east-1", input(v)).await;
+        let (f, m) = field(r);
+        assert_eq!(f, "databaseVpc.id");
+        assert!(m.contains("vpc-0123456789abcdef0"), "{m}");
+        assert_eq!(by_id.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn other_describe_errors_keep_their_aws_name() {
+        let mut v = base();
+        v["databaseVpc"] = json!({"id": "vpc-0123456789abcdef0"});
+        let denied = mock!(Ec2::describe_vpcs)
+            .then_http_response(|| testing::ec2_error(403, "UnauthorizedOperation", "no"));
+        let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&denied]);
+        let e = handle(&ec2, &no_rds(), "us-east-1", input(v))
+            .await
+            .unwrap_err();
+        assert_eq!(e.name(), "Aws.AccessDenied");
+    }
+
+    #[tokio::test]
+    async fn no_vpc_with_that_name_names_databasevpc_name() {
+        let none = vpc_by_name("database-vpc", vec![]);
+        let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&none]);
+        let (f, m) = field(handle(&ec2, &no_rds(), "us-east-1", input(base())).await);
+        assert_eq!(f, "databaseVpc.name");
+        assert!(m.contains("database-vpc"), "{m}");
+    }
+
+    #[tokio::test]
+    async fn an_ambiguous_name_lists_the_vpcs() {
+        let two = vpc_by_name(
+            "database-vpc",
+            vec![vpc(DB_VPC, "10.0.0.0/16"), vpc(OTHER_VPC, "10.9.0.0/16")],
+        );
+        let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&two]);
+        let (f, m) = field(handle(&ec2, &no_rds(), "us-east-1", input(base())).await);
+        assert_eq!(f, "databaseVpc.name");
+        assert!(m.contains(DB_VPC) && m.contains(OTHER_VPC), "{m}");
+    }
+
+    #[tokio::test]
+    async fn subnets_in_one_az_are_rejected_naming_the_tag_and_azs() {
+        let db = vpc_by_name("database-vpc", vec![vpc(DB_VPC, "10.0.0.0/16")]);
+        let one_az = subnets(vec![
+            subnet("subnet-0a000000000000001", "us-east-1a"),
+            subnet("subnet-0a000000000000003", "us-east-1a"),
+        ]);
+        let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&db, &one_az]);
+        let (f, m) = field(handle(&ec2, &no_rds(), "us-east-1", input(base())).await);
+        assert_eq!(f, "subnetTag");
+        assert!(
+            m.contains(DB_VPC) && m.contains("Type=private") && m.contains("us-east-1a"),
+            "{m}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_custom_subnet_tag_is_used_in_the_filter() {
+        let mut v = base();
+        v["subnetTag"] = json!({"key": "tier", "value": "db"});
+        let db = vpc_by_name("database-vpc", vec![vpc(DB_VPC, "10.0.0.0/16")]);
+        let tagged = mock!(Ec2::describe_subnets)
+            .match_requests(|r| has(r.filters(), "tag:tier", "db"))
+            .then_output(|| DescribeSubnetsOutput::builder().build());
+        let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&db, &tagged]);
+        let (f, m) = field(handle(&ec2, &no_rds(), "us-east-1", input(v)).await);
+        assert_eq!((f.as_str(), tagged.num_calls()), ("subnetTag", 1));
+        assert!(m.contains("tier=db") && m.contains("none"), "{m}");
+    }
+
+    #[tokio::test]
+    async fn a_client_vpc_that_is_the_database_vpc_is_rejected() {
+        let mut v = base();
+        v["clientVpcs"][0]["name"] = json!("database-vpc");
+        let rules = network();
+        let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules);
+        let (f, m) = field(handle(&ec2, &no_rds(), "us-east-1", input(v)).await);
+        assert_eq!(f, "clientVpcs[0].name");
+        assert!(m.contains("only hosts the resource gateway"), "{m}");
+    }
+
+    #[tokio::test]
+    async fn a_repeated_client_vpc_is_rejected() {
+        let mut v = base();
+        v["clientVpcs"] = json!([{"name": "client-vpc"}, {"id": CLIENT_VPC}]);
+        let mut rules = network();
+        rules.push(
+            mock!(Ec2::describe_vpcs)
+                .match_requests(|r| r.vpc_ids() == [CLIENT_VPC])
+                .then_output(|| {
+                    DescribeVpcsOutput::builder()
+                        .vpcs(vpc(CLIENT_VPC, "10.1.0.0/16"))
+                        .build()
+                }),
+        );
+        let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules);
+        let (f, m) = field(handle(&ec2, &no_rds(), "us-east-1", input(v)).await);
+        assert_eq!(f, "clientVpcs[1].id");
+        assert!(m.contains("clientVpcs[0]"), "{m}");
+    }
+
+    #[tokio::test]
+    async fn an_allowed_group_in_another_vpc_names_its_field() {
+        let mut rules = network();
+        rules[3] = sgs(vec![(SG, OTHER_VPC)]);
+        let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules);
+        let (f, m) = field(handle(&ec2, &no_rds(), "us-east-1", input(base())).await);
+        assert_eq!(f, "clientVpcs[0].allowedSecurityGroupIds[0]");
+        assert!(m.contains(OTHER_VPC) && m.contains(CLIENT_VPC), "{m}");
+    }
+
+    #[tokio::test]
+    async fn a_missing_allowed_group_names_its_field() {
+        let mut rules = network();
+        rules[3] = sgs(vec![]);
+        let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules);
+        let (f, m) = field(handle(&ec2, &no_rds(), "us-east-1", input(base())).await);
+        assert_eq!(f, "clientVpcs[0].allowedSecurityGroupIds[0]");
+        assert!(m.contains("does not exist"), "{m}");
+    }
+
+    fn existing_instance(v: &mut serde_json::Value) {
+        v["database"] = json!({"existing": {"instanceIdentifier": "legacy-db"}});
+    }
+
+    fn instance(vpc: &str, engine: &str, port: i32) -> DbInstance {
+        DbInstance::builder()
+            .db_instance_identifier("legacy-db")
+            .engine(engine)
+            .db_instance_status("available")
+            .endpoint(
+                Endpoint::builder()
+                    .address("legacy-db.c9akciq32xyz.us-east-1.rds.amazonaws.com")
+                    .port(port)
+                    .build(),
+            )
+            .db_subnet_group(DbSubnetGroup::builder().vpc_id(vpc).build())
+            .build()
+    }
+
+    fn describe_instance(db: DbInstance) -> Rule {
+        mock!(Rds::describe_db_instances)
+            .match_requests(|r| r.db_instance_identifier() == Some("legacy-db"))
+            .then_output(move || {
+                DescribeDbInstancesOutput::builder()
+                    .db_instances(db.clone())
+                    .build()
+            })
+    }
+
+    #[tokio::test]
+    async fn an_existing_instance_adopts_its_port_and_engine() {
+        let mut v = base();
+        existing_instance(&mut v);
+        let rules = network();
+        let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules);
+        let found = describe_instance(instance(DB_VPC, "postgres", 6543));
+        let rds = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&found]);
+        let plan = handle(&ec2, &rds, "us-east-1", input(v)).await.unwrap();
+        let db = &plan.database;
+        assert!(!db.create && db.attach_security_group && db.settings.is_none());
+        assert_eq!(
+            (db.kind, db.identifier.as_str(), db.engine),
+            (DbKind::Instance, "legacy-db", Engine::Postgres)
+        );
+        assert_eq!(plan.port, 6543);
+    }
+
+    #[tokio::test]
+    async fn a_port_that_differs_from_the_existing_databases_is_rejected() {
+        let mut v = base();
+        existing_instance(&mut v);
+        v["port"] = json!(5432);
+        let rules = network();
+        let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules);
+        let found = describe_instance(instance(DB_VPC, "postgres", 6543));
+        let rds = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&found]);
+        let (f, m) = field(handle(&ec2, &rds, "us-east-1", input(v)).await);
+        assert_eq!(f, "port");
+        assert!(m.contains("6543"), "{m}");
+    }
+
+    #[tokio::test]
+    async fn a_missing_existing_instance_names_its_field() {
+        let mut v = base();
+        existing_instance(&mut v);
+        let rules = network();
+        let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules);
+        let gone = mock!(Rds::describe_db_instances).then_http_response(|| {
+            testing::rds_error(404, "DBInstanceNotFound", "DBInstance legacy-db not found.")
+        });
+        let rds = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&gone]);
+        let (f, m) = field(handle(&ec2, &rds, "us-east-1", input(v)).await);
+        assert_eq!(f, "database.existing.instanceIdentifier");
+        assert!(m.contains("legacy-db"), "{m}");
+    }
+
+    #[tokio::test]
+    async fn an_existing_instance_in_another_vpc_is_rejected() {
+        let mut v = base();
+        existing_instance(&mut v);
+        let rules = network();
+        let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules);
+        let found = describe_instance(instance(OTHER_VPC, "mysql", 3306));
+        let rds = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&found]);
+        let (f, m) = field(handle(&ec2, &rds, "us-east-1", input(v)).await);
+        assert_eq!(f, "database.existing.instanceIdentifier");
+        assert!(m.contains(OTHER_VPC) && m.contains(DB_VPC), "{m}");
+    }
+
+    #[tokio::test]
+    async fn an_unsupported_engine_is_named() {
+        let mut v = base();
+        existing_instance(&mut v);
+        let rules = network();
+        let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules);
+        let found = describe_instance(instance(DB_VPC, "oracle-ee", 1521));
+        let rds = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&found]);
+        let (f, m) = field(handle(&ec2, &rds, "us-east-1", input(v)).await);
+        assert_eq!(f, "database.existing.instanceIdentifier");
+        assert!(m.contains("oracle-ee"), "{m}");
+    }
+
+    #[tokio::test]
+    async fn an_aurora_member_instance_must_be_given_as_its_cluster() {
+        let mut v = base();
+        existing_instance(&mut v);
+        let rules = network();
+        let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules);
+        let mut db = instance(DB_VPC, "aurora-mysql", 3306);
+        db.db_cluster_identifier = Some("legacy-cluster".into());
+        let found = describe_instance(db);
+        let rds = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&found]);
+        let (f, m) = field(handle(&ec2, &rds, "us-east-1", input(v)).await);
+        assert_eq!(f, "database.existing.instanceIdentifier");
+        assert!(m.contains("clusterIdentifier"), "{m}");
+    }
+
+    #[tokio::test]
+    async fn an_existing_cluster_is_checked_through_its_subnet_group() {
+        let mut v = base();
+        v["database"] = json!({"existing": {"clusterIdentifier": "legacy-cluster", "attachSecurityGroup": false}});
+        let rules = network();
+        let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules);
+        let cluster = mock!(Rds::describe_db_clusters)
+            .match_requests(|r| r.db_cluster_identifier() == Some("legacy-cluster"))
+            .then_output(|| {
+                DescribeDbClustersOutput::builder()
+                    .db_clusters(
+                        DbCluster::builder()
+                            .db_cluster_identifier("legacy-cluster")
+                            .engine("aurora-mysql")
+                            .port(3307)
+                            .db_subnet_group("legacy-subnets")
+                            .build(),
+                    )
+                    .build()
+            });
+        let group = mock!(Rds::describe_db_subnet_groups)
+            .match_requests(|r| r.db_subnet_group_name() == Some("legacy-subnets"))
+            .then_output(|| {
+                DescribeDbSubnetGroupsOutput::builder()
+                    .db_subnet_groups(DbSubnetGroup::builder().vpc_id(DB_VPC).build())
+                    .build()
+            });
+        let rds = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&cluster, &group]);
+        let plan = handle(&ec2, &rds, "us-east-1", input(v)).await.unwrap();
+        let db = &plan.database;
+        assert_eq!(
+            (db.kind, db.engine, db.attach_security_group, plan.port),
+            (DbKind::Cluster, Engine::AuroraMysql, false, 3307)
+        );
+        assert_eq!(group.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_missing_existing_cluster_names_its_field() {
+        let mut v = base();
+        v["database"] = json!({"existing": {"clusterIdentifier": "legacy-cluster"}});
+        let rules = network();
+        let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules);
+        let gone = mock!(Rds::describe_db_clusters).then_http_response(|| {
+            testing::rds_error(
+                404,
+                "DBClusterNotFoundFault",
+                "DBCluster legacy-cluster not found.",
+            )
+        });
+        let rds = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&gone]);
+        let (f, _) = field(handle(&ec2, &rds, "us-east-1", input(v)).await);
+        assert_eq!(f, "database.existing.clusterIdentifier");
+    }
+
+    #[tokio::test]
+    async fn an_ip_outside_the_database_vpc_is_rejected() {
+        let mut v = base();
+        v["mode"] = json!("ip");
+        v["ipAddress"] = json!("10.1.2.3");
+        let rules = network();
+        let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &rules);
+        let (f, m) = field(handle(&ec2, &no_rds(), "us-east-1", input(v.clone())).await);
+        assert_eq!(f, "ipAddress");
+        assert!(m.contains("10.0.0.0/16"), "{m}");
+
+        v["ipAddress"] = json!("10.0.2.3");
+        let plan = handle(&ec2, &no_rds(), "us-east-1", input(v))
+            .await
+            .unwrap();
+        assert_eq!(plan.ip_address.as_deref(), Some("10.0.2.3"));
+        assert_eq!(plan.mode, Mode::Ip);
+    }
+
+    #[test]
+    fn secondary_cidrs_count_and_disassociated_ones_do_not() {
+        let mut v = vpc(DB_VPC, "10.0.0.0/16");
+        v.cidr_block_association_set.as_mut().unwrap().extend([
+            VpcCidrBlockAssociation::builder()
+                .cidr_block("100.64.0.0/16")
+                .cidr_block_state(
+                    VpcCidrBlockState::builder()
+                        .state(VpcCidrBlockStateCode::Associated)
+                        .build(),
+                )
+                .build(),
+            VpcCidrBlockAssociation::builder()
+                .cidr_block("172.16.0.0/16")
+                .cidr_block_state(
+                    VpcCidrBlockState::builder()
+                        .state(VpcCidrBlockStateCode::Disassociated)
+                        .build(),
+                )
+                .build(),
+        ]);
+        assert_eq!(ipv4_cidrs(&v), ["10.0.0.0/16", "100.64.0.0/16"]);
+    }
+
+    #[tokio::test]
+    async fn pure_checks_run_before_any_aws_call() {
+        let mut v = base();
+        v["name"] = json!("Orders");
+        // No rules: any AWS call would panic the test.
+        let none: [&Rule; 0] = [];
+        let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, none);
+        let (f, _) = field(handle(&ec2, &no_rds(), "us-east-1", input(v)).await);
+        assert_eq!(f, "name");
+    }
+}

@@ -1,1 +1,23 @@
-fn main() {}
+use shared::input::ProvisionInput;
+use shared::Ctx;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let config = aws_config::load_from_env().await;
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let rds = aws_sdk_rds::Client::new(&config);
+    let region = config.region().map(|r| r.to_string()).unwrap_or_default();
+    let (ec2, rds, region) = (&ec2, &rds, region.as_str());
+    // The first state turns the user's input into the execution state: `{"plan": …}`.
+    shared::runtime::run(
+        validate_input::COMPONENT,
+        move |input: ProvisionInput| async move {
+            let plan = validate_input::handle(ec2, rds, region, input).await?;
+            Ok(Ctx {
+                plan: Some(plan),
+                ..Ctx::default()
+            })
+        },
+    )
+    .await
+}
