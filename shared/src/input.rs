@@ -551,7 +551,8 @@ mod tests {
 
     #[test]
     fn each_bad_field_is_named() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+        type Mutation = Box<dyn Fn(&mut serde_json::Value)>;
+        let cases: Vec<(&str, Mutation)> = vec![
             ("name", Box::new(|v| v["name"] = json!("Orders"))),
             ("name", Box::new(|v| v["name"] = json!("ab"))),
             (
