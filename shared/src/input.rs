@@ -31,6 +31,20 @@ pub struct ProvisionInput {
     pub port: Option<i64>,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// A standby the failover Lambda may repoint to (a read replica or another
+    /// cluster), recorded on the resource configuration's tags.
+    #[serde(default)]
+    pub standby: Option<StandbyRef>,
+}
+
+/// An RDS instance or cluster by identifier (exactly one).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StandbyRef {
+    #[serde(default)]
+    pub instance_identifier: Option<String>,
+    #[serde(default)]
+    pub cluster_identifier: Option<String>,
 }
 
 /// A VPC by id or by its `Name` tag (exactly one).
@@ -387,6 +401,30 @@ impl ProvisionInput {
             _ => {}
         }
         validate_user_tags(&self.tags)?;
+        if let Some(s) = &self.standby {
+            let id = match (&s.instance_identifier, &s.cluster_identifier) {
+                (Some(_), Some(_)) | (None, None) => {
+                    return Err(StepError::invalid(
+                        "standby",
+                        "give exactly one of `instanceIdentifier` or `clusterIdentifier`",
+                    ))
+                }
+                (Some(id), None) => ("standby.instanceIdentifier", id),
+                (None, Some(id)) => ("standby.clusterIdentifier", id),
+            };
+            if !is_rds_identifier(id.1) {
+                return Err(StepError::invalid(
+                    id.0,
+                    format!("`{}` is not an RDS identifier", id.1),
+                ));
+            }
+            if self.mode == Mode::Arn {
+                return Err(StepError::invalid(
+                    "standby",
+                    "ARN resource configurations cannot be repointed; use mode dns or ip with a standby",
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -643,6 +681,18 @@ mod tests {
             ),
             ("tags", Box::new(|v| v["tags"] = json!("team=payments"))),
             ("clientVpc", Box::new(|v| v["clientVpc"] = json!([]))),
+            ("standby", Box::new(|v| v["standby"] = json!({}))),
+            (
+                "standby.instanceIdentifier",
+                Box::new(|v| v["standby"] = json!({"instanceIdentifier": "bad_id"})),
+            ),
+            (
+                "standby",
+                Box::new(|v| {
+                    v["mode"] = json!("arn");
+                    v["standby"] = json!({"instanceIdentifier": "orders-replica"});
+                }),
+            ),
         ];
         for (want, mutate) in cases {
             let mut v = example();

@@ -117,6 +117,33 @@ pub struct Plan {
     pub port: u16,
     /// The user's tags (ours are added per resource).
     pub tags: BTreeMap<String, String>,
+    /// The standby the failover Lambda may switch to.
+    #[serde(default)]
+    pub standby: Option<DbRef>,
+}
+
+/// An RDS instance or cluster.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct DbRef {
+    pub kind: DbKind,
+    pub identifier: String,
+}
+
+impl DbRef {
+    pub fn from_input(s: &crate::input::StandbyRef) -> Option<Self> {
+        match (&s.instance_identifier, &s.cluster_identifier) {
+            (Some(id), None) => Some(Self {
+                kind: DbKind::Instance,
+                identifier: id.to_ascii_lowercase(),
+            }),
+            (None, Some(id)) => Some(Self {
+                kind: DbKind::Cluster,
+                identifier: id.to_ascii_lowercase(),
+            }),
+            _ => None,
+        }
+    }
 }
 
 // ---- step outputs ----

@@ -16,6 +16,9 @@ pub const MODE: &str = "lattice-db-access:mode";
 pub const DB_KIND: &str = "lattice-db-access:db-kind";
 /// On the resource configuration: the RDS identifier it fronts.
 pub const DB_IDENTIFIER: &str = "lattice-db-access:db-identifier";
+/// On the resource configuration: the standby's kind and identifier, when the input names one.
+pub const STANDBY_KIND: &str = "lattice-db-access:standby-kind";
+pub const STANDBY_IDENTIFIER: &str = "lattice-db-access:standby-identifier";
 
 /// AWS limits are 50 tags per resource; we keep room for our own.
 pub const MAX_USER_TAGS: usize = 40;

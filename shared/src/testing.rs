@@ -51,6 +51,7 @@ pub fn plan() -> Plan {
         ip_address: None,
         port: 3306,
         tags,
+        standby: None,
     }
 }
 

@@ -101,8 +101,8 @@ fn tags(plan: &Plan) -> std::collections::HashMap<String, String> {
     t
 }
 
-fn identity_tags(plan: &Plan) -> [(String, String); 3] {
-    [
+fn identity_tags(plan: &Plan) -> Vec<(String, String)> {
+    let mut t = vec![
         (shared::tags::MODE.into(), plan.mode.as_str().into()),
         (
             shared::tags::DB_KIND.into(),
@@ -112,7 +112,15 @@ fn identity_tags(plan: &Plan) -> [(String, String); 3] {
             shared::tags::DB_IDENTIFIER.into(),
             plan.database.identifier.clone(),
         ),
-    ]
+    ];
+    if let Some(s) = &plan.standby {
+        t.push((shared::tags::STANDBY_KIND.into(), s.kind.as_str().into()));
+        t.push((
+            shared::tags::STANDBY_IDENTIFIER.into(),
+            s.identifier.clone(),
+        ));
+    }
+    t
 }
 
 async fn desired(plan: &Plan, db: &PollOut) -> Result<Desired, StepError> {

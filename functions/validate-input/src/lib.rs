@@ -107,6 +107,10 @@ pub async fn handle(
         ip_address: input.ip_address,
         port,
         tags: input.tags,
+        standby: input
+            .standby
+            .as_ref()
+            .and_then(shared::plan::DbRef::from_input),
     })
 }
 
