@@ -20,6 +20,13 @@ if [ ! -x .venv/bin/sam ] || ! cmp -s tools/requirements.lock .venv/.installed-l
   cp tools/requirements.lock .venv/.installed-lock
 fi
 
+if [ ! -x .venv-moto/bin/moto_server ] || ! cmp -s tools/requirements-moto.lock .venv-moto/.installed-lock; then
+  say "moto server (tools/requirements-moto.lock) into .venv-moto"
+  python3 -m venv .venv-moto
+  .venv-moto/bin/pip install --quiet --disable-pip-version-check -r tools/requirements-moto.lock
+  cp tools/requirements-moto.lock .venv-moto/.installed-lock
+fi
+
 if [ ! -x node_modules/.bin/asl-validator ] || ! cmp -s package-lock.json node_modules/.package-lock.json 2>/dev/null; then
   say "JavaScript tools (package-lock.json) into node_modules"
   npm ci --no-audit --no-fund --loglevel=error
@@ -28,4 +35,6 @@ fi
 # Versions, so a log shows what ran.
 .venv/bin/sam --version >&2
 .venv/bin/cfn-lint --version >&2
-node_modules/.bin/asl-validator --version >&2 2>/dev/null || true
+node_modules/.bin/asl-validator --version >&2
+.venv-moto/bin/python -c 'import moto; print("moto", moto.__version__)' >&2
+node --version >&2

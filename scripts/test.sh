@@ -34,6 +34,9 @@ step "cfn-lint"
 step "asl-validator"
 for f in statemachine/*.asl.json; do node_modules/.bin/asl-validator --json-path "$f"; done
 
+step "state machines are generated from scripts/gen_asl.py"
+python3 scripts/gen_asl.py --check
+
 step "template / state machine consistency tests"
 .venv/bin/python -m unittest discover -s tests -p 'test_*.py' -v
 

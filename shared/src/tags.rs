@@ -8,6 +8,9 @@ use crate::error::StepError;
 pub const TAG_PREFIX: &str = "lattice-db-access:";
 /// The deployment that created the resource.
 pub const DEPLOYMENT: &str = "lattice-db-access:deployment";
+/// The Step Functions execution that created it: a failed execution's rollback
+/// deletes only what that execution created, never what an earlier run made.
+pub const EXECUTION: &str = "lattice-db-access:execution";
 /// Which workflow step created it (`database-network`, `resource-gateway`, ...).
 pub const COMPONENT: &str = "lattice-db-access:component";
 /// On the resource configuration: how it names the database (dns|arn|ip).

@@ -1,0 +1,285 @@
+#!/usr/bin/env node
+// Runs a state machine file on the local stack:
+// - the ASL is executed by aws-local-stepfunctions (a third-party ASL interpreter), with the
+//   definition's ${...} placeholders substituted exactly as template.yaml's DefinitionSubstitutions;
+// - every Lambda Task runs the project's real binary under a local Lambda Runtime API
+//   (the protocol Lambda itself speaks: GET /next, POST /response, POST /error), so
+//   lambda_runtime, serialization and the errorType of failures are the real ones;
+// - the optimized `arn:aws:states:::lambda:invoke` integration is emulated: the Payload
+//   wrapper on success, and the function's errorType as the state's Error on failure
+//   (what Retry/Catch match in AWS).
+//
+// Usage: node tests/local/driver.cjs --definition statemachine/provision.asl.json \
+//          --functions '{"ValidateInputFunctionArn":"validate-input",...}' --input events/x.json \
+//          --bin-dir target/debug --log-dir <dir> [--wait-ms 20] [--retry-ms 20] [--quiet]
+// Prints one line per state event on stderr and the execution output (JSON) on stdout.
+// Exit codes: 0 succeeded, 2 execution failed (Error and Cause printed), 1 driver error.
+
+'use strict';
+if (typeof Promise.withResolvers !== 'function') {
+  // aws-local-stepfunctions 3 uses Promise.withResolvers (Node >= 22); Node 20 lacks it.
+  Promise.withResolvers = () => {
+    let resolve, reject;
+    const promise = new Promise((a, b) => { resolve = a; reject = b; });
+    return { promise, resolve, reject };
+  };
+}
+
+const fs = require('fs');
+const http = require('http');
+const path = require('path');
+const crypto = require('crypto');
+const { spawn } = require('child_process');
+const { StateMachine } = require('aws-local-stepfunctions');
+
+const ACCOUNT = '123456789012';
+
+function parseArgs(argv) {
+  const out = { waitMs: 20, retryMs: 20, quiet: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = () => argv[++i];
+    if (a === '--definition') out.definition = next();
+    else if (a === '--functions') out.functions = JSON.parse(next());
+    else if (a === '--input') out.input = next();
+    else if (a === '--bin-dir') out.binDir = next();
+    else if (a === '--log-dir') out.logDir = next();
+    else if (a === '--wait-ms') out.waitMs = Number(next());
+    else if (a === '--retry-ms') out.retryMs = Number(next());
+    else if (a === '--quiet') out.quiet = true;
+    else if (a === '--execution-name') out.executionName = next();
+    else throw new Error(`unknown argument ${a}`);
+  }
+  for (const k of ['definition', 'functions', 'input', 'binDir', 'logDir']) {
+    if (out[k] === undefined) throw new Error(`missing --${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`);
+  }
+  return out;
+}
+
+/** One function: its binary, started on first use, behind its own Runtime API endpoint. */
+class LocalFunction {
+  constructor(name, binary, logDir, region) {
+    this.name = name;
+    this.binary = binary;
+    this.logDir = logDir;
+    this.region = region;
+    this.queue = [];        // invocations waiting for the runtime to ask for work
+    this.waiter = null;     // the runtime's pending GET /next response
+    this.inFlight = new Map();
+    this.child = null;
+    this.invocations = 0;
+  }
+
+  arn() {
+    return `arn:aws:lambda:${this.region}:${ACCOUNT}:function:${this.name}`;
+  }
+
+  async start() {
+    if (this.child) return;
+    if (!fs.existsSync(this.binary)) throw new Error(`function binary not found: ${this.binary} (run cargo build)`);
+    this.server = http.createServer((req, res) => this.route(req, res));
+    await new Promise((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    const port = this.server.address().port;
+    const log = fs.openSync(path.join(this.logDir, `${this.name}.log`), 'a');
+    this.child = spawn(this.binary, [], {
+      stdio: ['ignore', log, log],
+      env: {
+        ...process.env,
+        AWS_LAMBDA_RUNTIME_API: `127.0.0.1:${port}`,
+        AWS_LAMBDA_FUNCTION_NAME: this.name,
+        AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '256',
+        AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
+        AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${this.name}`,
+        AWS_LAMBDA_LOG_STREAM_NAME: 'local',
+        AWS_LAMBDA_LOG_FORMAT: 'JSON',
+        AWS_LAMBDA_LOG_LEVEL: process.env.AWS_LAMBDA_LOG_LEVEL || 'INFO',
+      },
+    });
+    this.child.on('exit', (code, signal) => {
+      const err = new Error(`${this.name} exited (${signal || code}); see ${this.name}.log`);
+      err.name = 'Runtime.ExitError';
+      for (const inv of this.inFlight.values()) inv.reject(err);
+      this.inFlight.clear();
+      this.child = null;
+      if (this.server) this.server.close();
+    });
+  }
+
+  stop() {
+    if (this.child) this.child.kill('SIGTERM');
+    if (this.server) this.server.close();
+  }
+
+  invoke(payload) {
+    this.invocations++;
+    return new Promise((resolve, reject) => {
+      const inv = { id: crypto.randomUUID(), payload, resolve, reject };
+      this.queue.push(inv);
+      this.dispatch();
+    });
+  }
+
+  dispatch() {
+    if (!this.waiter || this.queue.length === 0) return;
+    const inv = this.queue.shift();
+    const res = this.waiter;
+    this.waiter = null;
+    this.inFlight.set(inv.id, inv);
+    res.writeHead(200, {
+      'Content-Type': 'application/json',
+      'Lambda-Runtime-Aws-Request-Id': inv.id,
+      'Lambda-Runtime-Deadline-Ms': String(Date.now() + 60_000),
+      'Lambda-Runtime-Invoked-Function-Arn': this.arn(),
+      'Lambda-Runtime-Trace-Id': `Root=1-${Math.floor(Date.now() / 1000).toString(16)}-${crypto.randomBytes(12).toString('hex')};Sampled=0`,
+    });
+    res.end(JSON.stringify(inv.payload));
+  }
+
+  route(req, res) {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => {
+      const url = req.url || '';
+      if (req.method === 'GET' && url.endsWith('/runtime/invocation/next')) {
+        this.waiter = res;           // long poll until an invocation arrives
+        this.dispatch();
+        return;
+      }
+      const m = url.match(/\/runtime\/invocation\/([^/]+)\/(response|error)$/);
+      if (req.method === 'POST' && m) {
+        const inv = this.inFlight.get(m[1]);
+        this.inFlight.delete(m[1]);
+        res.writeHead(202).end('{"status":"OK"}');
+        if (!inv) return;
+        if (m[2] === 'response') {
+          inv.resolve(body ? JSON.parse(body) : null);
+        } else {
+          let d = {};
+          try { d = JSON.parse(body); } catch { d = { errorMessage: body }; }
+          const err = new Error(d.errorMessage || '');
+          err.name = d.errorType || 'Lambda.Unknown';
+          inv.reject(err);
+        }
+        return;
+      }
+      if (req.method === 'POST' && url.endsWith('/runtime/init/error')) {
+        res.writeHead(202).end('{"status":"OK"}');
+        return;
+      }
+      res.writeHead(404).end();
+    });
+  }
+}
+
+function collectStates(states, visit) {
+  for (const [name, s] of Object.entries(states)) {
+    visit(name, s);
+    for (const b of s.Branches || []) collectStates(b.States, visit);
+  }
+}
+
+function describe(ev) {
+  const s = ev.state ? ev.state.name : '';
+  switch (ev.type) {
+    case 'ExecutionStarted': return 'execution started';
+    case 'StateEntered': return `→ ${s}`;
+    case 'StateExited': {
+      const o = ev.state.output;
+      const poll = o && typeof o === 'object' && Object.values(o).find((v) => v && typeof v === 'object' && v.attempt && v.state && ev.state.name.startsWith('Check'));
+      return poll ? `✓ ${s} (${poll.status}, attempt ${poll.attempt})` : `✓ ${s}`;
+    }
+    case 'StateRetried': return `↻ ${s} retry ${ev.retry.attempt}`;
+    case 'StateFailed': return `✗ ${s}: ${ev.Error}: ${ev.Cause}`;
+    case 'StateCaught': return `⤷ ${s} caught`;
+    case 'ExecutionSucceeded': return 'execution succeeded';
+    case 'ExecutionFailed': return `execution failed: ${ev.Error}: ${ev.Cause}`;
+    default: return null;
+  }
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  const region = process.env.AWS_REGION || 'us-east-1';
+  fs.mkdirSync(args.logDir, { recursive: true });
+
+  // Substitute ${Name} placeholders with ARNs of the functions, as sam deploy does.
+  let text = fs.readFileSync(args.definition, 'utf8');
+  const functions = new Map();
+  for (const [placeholder, binary] of Object.entries(args.functions)) {
+    const fn = new LocalFunction(binary, path.join(args.binDir, binary), args.logDir, region);
+    functions.set(fn.arn(), fn);
+    text = text.split('${' + placeholder + '}').join(fn.arn());
+  }
+  const left = text.match(/\$\{[A-Za-z0-9]+\}/);
+  if (left) throw new Error(`no substitution for ${left[0]} in ${args.definition}`);
+  const definition = JSON.parse(text);
+
+  const handlers = {}, waits = {}, retries = {};
+  collectStates(definition.States, (name, s) => {
+    if (s.Type === 'Task') {
+      if (s.Resource !== 'arn:aws:states:::lambda:invoke') throw new Error(`${name}: only lambda:invoke tasks are supported locally`);
+      handlers[name] = async (input) => {
+        const fn = functions.get(input.FunctionName);
+        if (!fn) {
+          const e = new Error(`Function not found: ${input.FunctionName}`);
+          e.name = 'Lambda.ResourceNotFoundException';
+          throw e;
+        }
+        await fn.start();
+        const payload = await fn.invoke(input.Payload);
+        return { ExecutedVersion: '$LATEST', StatusCode: 200, Payload: payload };
+      };
+    }
+    if (s.Type === 'Wait') waits[name] = args.waitMs;
+    if (s.Retry) retries[name] = args.retryMs;
+  });
+
+  const input = JSON.parse(fs.readFileSync(args.input, 'utf8'));
+  const sm = new StateMachine(definition, { validationOptions: { checkArn: true, checkPaths: true } });
+  const executionName = args.executionName || `local-${Date.now()}`;
+  const smName = path.basename(args.definition).replace(/\.asl\.json$/, '');
+  const context = {
+    Execution: {
+      Id: `arn:aws:states:${region}:${ACCOUNT}:execution:${smName}:${executionName}`,
+      Name: executionName,
+      Input: input,
+      StartTime: new Date().toISOString(),
+      RoleArn: `arn:aws:iam::${ACCOUNT}:role/local`,
+    },
+    StateMachine: { Id: `arn:aws:states:${region}:${ACCOUNT}:stateMachine:${smName}`, Name: smName },
+  };
+  const exec = sm.run(input, { context, overrides: { taskResourceLocalHandlers: handlers, waitTimeOverrides: waits, retryIntervalOverrides: retries } });
+  const started = Date.now();
+  const events = [];
+  const logging = (async () => {
+    for await (const ev of exec.eventLogs) {
+      events.push(ev);
+      const line = describe(ev);
+      if (line && !args.quiet) process.stderr.write(`[${((ev.timestamp - started) / 1000).toFixed(2)}s] ${line}\n`);
+    }
+  })();
+
+  let code = 0;
+  try {
+    const out = await exec.result;
+    process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+  } catch (e) {
+    await logging.catch(() => {});
+    const failed = [...events].reverse().find((ev) => ev.type === 'ExecutionFailed' || ev.type === 'StateFailed');
+    const error = failed ? failed.Error : e.name;
+    const cause = failed ? failed.Cause : e.message;
+    process.stderr.write(`EXECUTION FAILED\nError: ${error}\nCause: ${typeof cause === 'string' ? cause : JSON.stringify(cause)}\n`);
+    code = 2;
+  } finally {
+    for (const fn of functions.values()) fn.stop();
+  }
+  const summary = { events: events.length, invocations: Object.fromEntries([...functions.values()].map((f) => [f.name, f.invocations])) };
+  fs.writeFileSync(path.join(args.logDir, 'summary.json'), JSON.stringify(summary, null, 2));
+  fs.writeFileSync(path.join(args.logDir, 'events.json'), JSON.stringify(events, null, 1));
+  process.exit(code);
+}
+
+main().catch((e) => {
+  process.stderr.write(`driver error: ${e.stack || e}\n`);
+  process.exit(1);
+});

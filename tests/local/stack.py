@@ -1,0 +1,211 @@
+"""The local AWS stack: moto (EC2, RDS, Logs, Secrets Manager, STS) and the project's emulator
+(VPC Lattice, CloudWatch over RPC v2 CBOR), on free ports, plus the workflow driver.
+
+Used by tests/local/demo.py (the README's "Run it locally") and tests/local/test_e2e.py.
+Runs under the SAM venv's Python (.venv), which has boto3 and cfn-lint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+from cfnlint.decode import decode
+
+ROOT = Path(__file__).resolve().parents[2]
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+MOTO_SERVER = ROOT / ".venv-moto" / "bin" / "moto_server"
+EMULATOR = ROOT / "target" / "debug" / "lattice-emulator"
+BIN_DIR = ROOT / "target" / "debug"
+NODE_DRIVER = ROOT / "tests" / "local" / "driver.cjs"
+
+
+class StackError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def function_substitutions(template: Path = ROOT / "template.yaml") -> dict[str, dict[str, str]]:
+    """{state machine file: {placeholder: binary name}} from the template's DefinitionSubstitutions."""
+    tpl, matches = decode(str(template))
+    if matches:
+        raise StackError(f"template.yaml does not parse: {matches}")
+    tpl = json.loads(json.dumps(tpl, default=str))
+    res = tpl["Resources"]
+    out = {}
+    for r in res.values():
+        if r["Type"] != "AWS::Serverless::StateMachine":
+            continue
+        p = r["Properties"]
+        subs = {}
+        for key, value in p["DefinitionSubstitutions"].items():
+            target = value["Fn::GetAtt"]
+            target = target.split(".") if isinstance(target, str) else target
+            subs[key] = res[target[0]]["Metadata"]["BuildProperties"]["Binary"]
+        out[p["DefinitionUri"]] = subs
+    return out
+
+
+class LocalStack:
+    """Starts moto and the emulator; stops both (and nothing else) on exit."""
+
+    def __init__(self, log_dir: Path | None = None, polls_to_active: int = 2):
+        self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="lattice-local-"))
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.polls_to_active = polls_to_active
+        self.procs: list[subprocess.Popen] = []
+
+    # ---- lifecycle
+    def __enter__(self) -> "LocalStack":
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        for path, what in [(MOTO_SERVER, "moto (scripts/setup.sh installs it)"), (EMULATOR, "the emulator (cargo build)")]:
+            if not path.exists():
+                raise StackError(f"missing {what}: {path}")
+        self.moto_port = free_port()
+        moto_log = open(self.log_dir / "moto.log", "w")
+        self.procs.append(subprocess.Popen(
+            [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(self.moto_port)],
+            stdout=moto_log, stderr=subprocess.STDOUT, start_new_session=True))
+        emu_log = open(self.log_dir / "emulator.log", "w")
+        emu = subprocess.Popen(
+            [str(EMULATOR), "--port", "0", "--polls-to-active", str(self.polls_to_active)],
+            stdout=subprocess.PIPE, stderr=emu_log, text=True, start_new_session=True)
+        self.procs.append(emu)
+        line = emu.stdout.readline().strip()
+        if not line.startswith("listening on "):
+            raise StackError(f"the emulator did not start (said {line!r}); see {self.log_dir / 'emulator.log'}")
+        self.emulator_url = "http://" + line.removeprefix("listening on ")
+        self.moto_url = f"http://127.0.0.1:{self.moto_port}"
+        deadline = time.time() + 30
+        while True:
+            try:
+                urllib.request.urlopen(self.moto_url + "/moto-api/", timeout=1)
+                break
+            except Exception:
+                if time.time() > deadline or self.procs[0].poll() is not None:
+                    raise StackError(f"moto did not start; see {self.log_dir / 'moto.log'}")
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+        self.procs.clear()
+
+    # ---- clients and state
+    def env(self) -> dict[str, str]:
+        """What the Lambdas see: every AWS call goes to the local stack."""
+        return {
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_ENDPOINT_URL": self.moto_url,
+            "AWS_ENDPOINT_URL_VPC_LATTICE": self.emulator_url,
+            "AWS_ENDPOINT_URL_CLOUDWATCH": self.emulator_url,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+
+    def client(self, service: str):
+        url = self.emulator_url if service in ("vpc-lattice", "cloudwatch") else self.moto_url
+        return boto3.client(service, endpoint_url=url, region_name=REGION,
+                            aws_access_key_id="test", aws_secret_access_key="test")
+
+    def emu(self, route: str, body: dict | None = None):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.emulator_url + "/_emu/" + route, data=data,
+                                     method="GET" if body is None else "POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            text = r.read().decode()
+        return json.loads(text) if text else None
+
+    # ---- the recipe's prerequisites
+    def create_prerequisites(self) -> dict[str, str]:
+        """A database VPC with tagged private subnets in two AZs (and a public one that must be
+        ignored), and a client VPC, as the recipe assumes they exist."""
+        ec2 = self.client("ec2")
+
+        def vpc(name, cidr):
+            v = ec2.create_vpc(CidrBlock=cidr, TagSpecifications=[
+                {"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": name}]}])["Vpc"]["VpcId"]
+            return v
+
+        def subnet(vpc_id, cidr, az, kind):
+            return ec2.create_subnet(VpcId=vpc_id, CidrBlock=cidr, AvailabilityZone=az, TagSpecifications=[
+                {"ResourceType": "subnet", "Tags": [{"Key": "Type", "Value": kind}]}])["Subnet"]["SubnetId"]
+
+        db = vpc("database-vpc", "10.0.0.0/16")
+        client = vpc("client-vpc", "10.1.0.0/16")
+        ids = {
+            "databaseVpc": db,
+            "clientVpc": client,
+            "dbSubnetA": subnet(db, "10.0.1.0/24", "us-east-1a", "private"),
+            "dbSubnetB": subnet(db, "10.0.2.0/24", "us-east-1b", "private"),
+            "dbPublic": subnet(db, "10.0.100.0/24", "us-east-1a", "public"),
+            "clientSubnet": subnet(client, "10.1.1.0/24", "us-east-1a", "private"),
+        }
+        ids["appSecurityGroup"] = ec2.create_security_group(
+            GroupName="app", Description="an application in the client VPC", VpcId=client)["GroupId"]
+        return ids
+
+    # ---- running a state machine
+    def run(self, input_doc: dict, definition: str = "statemachine/provision.asl.json",
+            name: str = "run", quiet: bool = False) -> tuple[int, dict | None, str, Path]:
+        """Run one execution; returns (exit code, output or None, stderr text, log dir)."""
+        run_dir = self.log_dir / name
+        run_dir.mkdir(parents=True, exist_ok=True)
+        input_file = run_dir / "input.json"
+        input_file.write_text(json.dumps(input_doc))
+        subs = function_substitutions()[definition]
+        node = shutil.which("node")
+        if not node:
+            raise StackError("node not found")
+        cmd = [node, str(NODE_DRIVER), "--definition", str(ROOT / definition), "--functions", json.dumps(subs),
+               "--input", str(input_file), "--bin-dir", str(BIN_DIR), "--log-dir", str(run_dir),
+               "--execution-name", f"{name}-{int(time.time() * 1000)}"]
+        if quiet:
+            cmd.append("--quiet")
+        env = {**os.environ, **self.env(), "NODE_PATH": str(ROOT / "node_modules")}
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        err_lines = []
+        for line in proc.stderr:  # stream progress as it happens
+            err_lines.append(line)
+            if not quiet:
+                sys.stderr.write(line)
+                sys.stderr.flush()
+        out = proc.stdout.read()
+        code = proc.wait()
+        output = json.loads(out) if code == 0 and out.strip() else None
+        return code, output, "".join(err_lines), run_dir
