@@ -178,6 +178,9 @@ function collectStates(states, visit) {
   }
 }
 
+// Check* state name → the poll member its Choice reads (e.g. "gatewayPoll"), for progress lines.
+const pollKeyOf = {};
+
 function describe(ev) {
   const s = ev.state ? ev.state.name : '';
   switch (ev.type) {
@@ -185,7 +188,8 @@ function describe(ev) {
     case 'StateEntered': return `→ ${s}`;
     case 'StateExited': {
       const o = ev.state.output;
-      const poll = o && typeof o === 'object' && Object.values(o).find((v) => v && typeof v === 'object' && v.attempt && v.state && ev.state.name.startsWith('Check'));
+      const key = pollKeyOf[ev.state.name];
+      const poll = key && o && typeof o === 'object' ? o[key] : null;
       return poll ? `✓ ${s} (${poll.status}, attempt ${poll.attempt})` : `✓ ${s}`;
     }
     case 'StateRetried': return `↻ ${s} retry ${ev.retry.attempt}`;
@@ -231,6 +235,12 @@ async function main() {
       };
     }
     if (s.Type === 'Wait') waits[name] = args.waitMs;
+    if (s.Type === 'Choice') {
+      const m = /^\$\.([A-Za-z]+)\.state$/.exec((s.Choices[0] || {}).Variable || '');
+      if (m) {
+        collectStates(definition.States, (n2, s2) => { if (s2.Next === name) pollKeyOf[n2] = m[1]; });
+      }
+    }
     if (s.Retry) retries[name] = args.retryMs;
   });
 

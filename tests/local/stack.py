@@ -70,6 +70,7 @@ class LocalStack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.polls_to_active = polls_to_active
         self.procs: list[subprocess.Popen] = []
+        self.files = []
 
     # ---- lifecycle
     def __enter__(self) -> "LocalStack":
@@ -89,10 +90,12 @@ class LocalStack:
                 raise StackError(f"missing {what}: {path}")
         self.moto_port = free_port()
         moto_log = open(self.log_dir / "moto.log", "w")
+        self.files.append(moto_log)
         self.procs.append(subprocess.Popen(
             [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(self.moto_port)],
             stdout=moto_log, stderr=subprocess.STDOUT, start_new_session=True))
         emu_log = open(self.log_dir / "emulator.log", "w")
+        self.files.append(emu_log)
         emu = subprocess.Popen(
             [str(EMULATOR), "--port", "0", "--polls-to-active", str(self.polls_to_active)],
             stdout=subprocess.PIPE, stderr=emu_log, text=True, start_new_session=True)
@@ -121,7 +124,12 @@ class LocalStack:
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
+            if p.stdout:
+                p.stdout.close()
         self.procs.clear()
+        for f in self.files:
+            f.close()
+        self.files.clear()
 
     # ---- clients and state
     def env(self) -> dict[str, str]:
@@ -198,14 +206,14 @@ class LocalStack:
         if quiet:
             cmd.append("--quiet")
         env = {**os.environ, **self.env(), "NODE_PATH": str(ROOT / "node_modules")}
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         err_lines = []
-        for line in proc.stderr:  # stream progress as it happens
-            err_lines.append(line)
-            if not quiet:
-                sys.stderr.write(line)
-                sys.stderr.flush()
-        out = proc.stdout.read()
-        code = proc.wait()
+        with subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+            for line in proc.stderr:  # stream progress as it happens
+                err_lines.append(line)
+                if not quiet:
+                    sys.stderr.write(line)
+                    sys.stderr.flush()
+            out = proc.stdout.read()
+            code = proc.wait()
         output = json.loads(out) if code == 0 and out.strip() else None
         return code, output, "".join(err_lines), run_dir

@@ -1,0 +1,12 @@
+use teardown_database::TeardownInput;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let config = aws_config::load_from_env().await;
+    let rds = aws_sdk_rds::Client::new(&config);
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    shared::runtime::run(teardown_database::COMPONENT, |input: TeardownInput| {
+        teardown_database::handle(&rds, &ec2, input)
+    })
+    .await
+}

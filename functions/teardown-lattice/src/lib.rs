@@ -1,0 +1,1133 @@
+//! Teardown of a deployment's VPC Lattice resources, in dependency order
+//! (aws-facts §1.1, §2 #16):
+//! - service-network resource associations (of our service network or our
+//!   resource configuration) → gone → resource configuration → gone →
+//!   resource gateway;
+//! - beside them: the access-log subscriptions and VPC associations of our
+//!   service network → gone → the service network.
+//!
+//! Each call starts every delete allowed now (never on a `*_IN_PROGRESS`
+//! resource, never on a parent whose children still exist) and reports what
+//! is left. Only what carries our deployment tag is deleted; something else
+//! that blocks one of ours fails the teardown with an explanation.
+
+mod contract;
+
+pub use contract::{Previous, TeardownInput, TeardownOut};
+
+use aws_sdk_vpclattice::types::{
+    AccessLogSubscriptionSummary, ResourceConfigurationSummary, ResourceConfigurationType,
+    ServiceNetworkResourceAssociationSummary, ServiceNetworkVpcAssociationSummary,
+};
+use aws_sdk_vpclattice::Client;
+use contract::{entry, settle, Outcome, Progress};
+use shared::error::names::RESOURCE_NOT_FOUND;
+use shared::poll::Policy;
+use shared::{SdkResultExt, StepError};
+
+pub const COMPONENT: &str = "teardown-lattice";
+
+/// The kinds of Lattice resources this teardown deletes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    ResourceAssociation,
+    ResourceConfiguration,
+    ResourceGateway,
+    AccessLogSubscription,
+    VpcAssociation,
+    ServiceNetwork,
+}
+
+impl Kind {
+    fn label(self) -> &'static str {
+        match self {
+            Self::ResourceAssociation => "resource association",
+            Self::ResourceConfiguration => "resource configuration",
+            Self::ResourceGateway => "resource gateway",
+            Self::AccessLogSubscription => "access-log subscription",
+            Self::VpcAssociation => "VPC association",
+            Self::ServiceNetwork => "service network",
+        }
+    }
+
+    /// Resources without a status are gone once their delete is accepted.
+    fn synchronous(self) -> bool {
+        matches!(self, Self::AccessLogSubscription | Self::ServiceNetwork)
+    }
+}
+
+/// A named resource found by listing.
+#[derive(Debug, Clone)]
+struct Found {
+    id: String,
+    arn: String,
+    status: String,
+}
+
+pub async fn handle(client: &Client, input: TeardownInput) -> Result<TeardownOut, StepError> {
+    let names = input.names()?;
+    let deployment = input.name.as_str();
+    let mut p = Progress::default();
+
+    let sn = find_service_network(client, &names.service_network).await?;
+    let sn = ours_or_none(client, Kind::ServiceNetwork, sn, deployment).await?;
+    let gateway = find_gateway(client, &names.resource_gateway).await?;
+    let gateway = ours_or_none(client, Kind::ResourceGateway, gateway, deployment).await?;
+    let configurations = list_configurations(client).await?;
+    let rcfg = configurations
+        .iter()
+        .find(|c| c.name() == Some(names.resource_configuration.as_str()))
+        .map(|c| Found {
+            id: c.id().unwrap_or_default().into(),
+            arn: c.arn().unwrap_or_default().into(),
+            status: status_of(c.status()),
+        });
+    let rcfg = ours_or_none(client, Kind::ResourceConfiguration, rcfg, deployment).await?;
+    let sn_id = sn.as_ref().map(|s| s.id.as_str());
+    let rcfg_id = rcfg.as_ref().map(|r| r.id.as_str());
+
+    // 1. Associations of our configuration (with any network) and of our network.
+    let mut holding_rcfg = 0;
+    let mut holding_sn = 0;
+    for a in list_resource_associations(client, sn_id, rcfg_id).await? {
+        if resource_association(client, &input, &mut p, &a).await? {
+            holding_rcfg +=
+                usize::from(rcfg_id.is_some() && a.resource_configuration_id() == rcfg_id);
+            holding_sn += usize::from(sn_id.is_some() && a.service_network_id() == sn_id);
+        }
+    }
+
+    // 2. The configuration, once nothing associates it.
+    let rcfg_left = match &rcfg {
+        Some(r) => {
+            let blocked = (holding_rcfg > 0)
+                .then(|| format!("waits for {holding_rcfg} resource association(s) to go"));
+            converge(
+                client,
+                &input,
+                &mut p,
+                Kind::ResourceConfiguration,
+                r,
+                blocked,
+            )
+            .await?
+        }
+        None => false,
+    };
+
+    // 3. The gateway, once no configuration uses it.
+    if let Some(g) = &gateway {
+        let mut children = usize::from(rcfg_left);
+        for c in configurations
+            .iter()
+            .filter(|c| c.resource_gateway_id() == Some(g.id.as_str()))
+            .filter(|c| c.id() != rcfg_id)
+        {
+            children += 1;
+            other_configuration(&mut p, g, c);
+        }
+        let blocked =
+            (children > 0).then(|| format!("waits for {children} resource configuration(s) to go"));
+        converge(client, &input, &mut p, Kind::ResourceGateway, g, blocked).await?;
+    }
+
+    // 4. The service network, once its subscriptions and associations are gone.
+    if let Some(sn) = &sn {
+        let mut left = holding_sn;
+        for s in list_subscriptions(client, &sn.id).await? {
+            if access_log_subscription(client, &input, &mut p, &s).await? {
+                left += 1;
+            }
+        }
+        for a in list_vpc_associations(client, &sn.id).await? {
+            if vpc_association(client, &input, &mut p, &a).await? {
+                left += 1;
+            }
+        }
+        let blocked = (left > 0).then(|| {
+            format!("waits for {left} association(s) or access-log subscription(s) to go")
+        });
+        let sn = Found {
+            status: "in use".into(),
+            ..sn.clone()
+        };
+        converge(client, &input, &mut p, Kind::ServiceNetwork, &sn, blocked).await?;
+    }
+
+    Ok(p.finish(COMPONENT, Policy::LATTICE, input.attempt()))
+}
+
+/// One resource association; true while it still exists.
+async fn resource_association(
+    client: &Client,
+    input: &TeardownInput,
+    p: &mut Progress,
+    a: &ServiceNetworkResourceAssociationSummary,
+) -> Result<bool, StepError> {
+    let kind = Kind::ResourceAssociation;
+    let found = Found {
+        id: a.id().unwrap_or_default().into(),
+        arn: a.arn().unwrap_or_default().into(),
+        status: status_of(a.status()),
+    };
+    let joins = format!(
+        "{} → {}",
+        a.resource_configuration_name()
+            .or(a.resource_configuration_id())
+            .unwrap_or("?"),
+        a.service_network_name()
+            .or(a.service_network_id())
+            .unwrap_or("?")
+    );
+    if a.is_managed_association() == Some(true) {
+        // Lattice made it for a child configuration and removes it with the parent.
+        p.wait(
+            kind.label(),
+            &found.id,
+            format!(
+                "{} (managed by VPC Lattice: goes with its parent)",
+                found.status
+            ),
+        );
+        return Ok(true);
+    }
+    match ours(client, &found.arn, &input.name).await? {
+        None => Ok(false),
+        Some(false) => {
+            p.fail(not_ours(kind, &found.id, &joins, &input.name));
+            Ok(true)
+        }
+        Some(true) => converge(client, input, p, kind, &found, None).await,
+    }
+}
+
+async fn access_log_subscription(
+    client: &Client,
+    input: &TeardownInput,
+    p: &mut Progress,
+    s: &AccessLogSubscriptionSummary,
+) -> Result<bool, StepError> {
+    let kind = Kind::AccessLogSubscription;
+    let found = Found {
+        id: s.id().into(),
+        arn: s.arn().into(),
+        status: "present".into(),
+    };
+    match ours(client, &found.arn, &input.name).await? {
+        None => Ok(false),
+        Some(false) => {
+            p.fail(not_ours(kind, &found.id, s.destination_arn(), &input.name));
+            Ok(true)
+        }
+        Some(true) => converge(client, input, p, kind, &found, None).await,
+    }
+}
+
+async fn vpc_association(
+    client: &Client,
+    input: &TeardownInput,
+    p: &mut Progress,
+    a: &ServiceNetworkVpcAssociationSummary,
+) -> Result<bool, StepError> {
+    let kind = Kind::VpcAssociation;
+    let found = Found {
+        id: a.id().unwrap_or_default().into(),
+        arn: a.arn().unwrap_or_default().into(),
+        status: status_of(a.status()),
+    };
+    match ours(client, &found.arn, &input.name).await? {
+        None => Ok(false),
+        Some(false) => {
+            p.fail(not_ours(
+                kind,
+                &found.id,
+                a.vpc_id().unwrap_or("?"),
+                &input.name,
+            ));
+            Ok(true)
+        }
+        Some(true) => converge(client, input, p, kind, &found, None).await,
+    }
+}
+
+/// A configuration on our gateway other than ours: it keeps the gateway.
+fn other_configuration(p: &mut Progress, gateway: &Found, c: &ResourceConfigurationSummary) {
+    let id = c.id().unwrap_or_default();
+    let status = status_of(c.status());
+    let managed =
+        c.amazon_managed() == Some(true) || c.r#type() == Some(&ResourceConfigurationType::Child);
+    if managed {
+        p.wait(
+            Kind::ResourceConfiguration.label(),
+            id,
+            format!("{status} (managed by VPC Lattice: goes with its parent)"),
+        );
+    } else {
+        p.fail(format!(
+            "resource gateway {} also carries resource configuration `{}` ({id}), which this \
+             teardown does not delete; delete it yourself, then run the teardown again",
+            gateway.id,
+            c.name().unwrap_or("?")
+        ));
+    }
+}
+
+fn not_ours(kind: Kind, id: &str, detail: &str, deployment: &str) -> String {
+    format!(
+        "{} {id} ({detail}) blocks the teardown but was not created by deployment `{deployment}`, \
+         so it is never deleted here; delete it yourself, then run the teardown again",
+        kind.label()
+    )
+}
+
+/// Start deleting one of our resources when that is allowed; true while it
+/// still exists. `blocked` says which children it still waits for.
+async fn converge(
+    client: &Client,
+    input: &TeardownInput,
+    p: &mut Progress,
+    kind: Kind,
+    r: &Found,
+    blocked: Option<String>,
+) -> Result<bool, StepError> {
+    let label = kind.label();
+    if let Some(why) = blocked {
+        p.wait(label, &r.id, format!("{} ({why})", r.status));
+        return Ok(true);
+    }
+    // Lattice refuses deletes while a create, update or delete is under way.
+    if r.status.ends_with("_IN_PROGRESS") {
+        p.wait(label, &r.id, &r.status);
+        return Ok(true);
+    }
+    // A failed delete may be retried once; failing again needs a human.
+    let retry = r.status == "DELETE_FAILED";
+    if retry && input.previously(&entry(label, &r.id, "DELETE_FAILED")) {
+        p.fail(format!(
+            "{label} {} is still DELETE_FAILED after the delete was retried; look at its \
+             failure reason in VPC Lattice, fix the cause, then run the teardown again",
+            r.id
+        ));
+        return Ok(true);
+    }
+    match delete(client, kind, &r.id).await? {
+        Outcome::Done(after) => {
+            tracing::info!(kind = label, id = %r.id, status = ?after, "delete started");
+            p.deleted(&r.id);
+            if kind.synchronous() {
+                return Ok(false);
+            }
+            let shown = match (retry, after) {
+                (true, _) => "DELETE_FAILED (delete retried)".to_string(),
+                (false, Some(s)) => s,
+                (false, None) => "DELETE_IN_PROGRESS".to_string(),
+            };
+            p.wait(label, &r.id, shown);
+            Ok(true)
+        }
+        Outcome::Gone => {
+            tracing::info!(kind = label, id = %r.id, "already gone");
+            Ok(false)
+        }
+        Outcome::Refused(message) => {
+            tracing::info!(kind = label, id = %r.id, %message, "delete refused for now");
+            p.wait(
+                label,
+                &r.id,
+                format!("{} (delete refused: {message})", r.status),
+            );
+            Ok(true)
+        }
+    }
+}
+
+/// The delete call for `kind`; `Done` carries the status after it, if the API returns one.
+async fn delete(
+    client: &Client,
+    kind: Kind,
+    id: &str,
+) -> Result<Outcome<Option<String>>, StepError> {
+    let status = |s: Option<&str>| s.map(str::to_string);
+    match kind {
+        Kind::ResourceAssociation => settle(
+            client
+                .delete_service_network_resource_association()
+                .service_network_resource_association_identifier(id)
+                .send()
+                .await
+                .aws("vpc-lattice:DeleteServiceNetworkResourceAssociation")
+                .map(|o| status(o.status().map(|s| s.as_str()))),
+        ),
+        Kind::ResourceConfiguration => settle(
+            client
+                .delete_resource_configuration()
+                .resource_configuration_identifier(id)
+                .send()
+                .await
+                .aws("vpc-lattice:DeleteResourceConfiguration")
+                .map(|_| None),
+        ),
+        Kind::ResourceGateway => settle(
+            client
+                .delete_resource_gateway()
+                .resource_gateway_identifier(id)
+                .send()
+                .await
+                .aws("vpc-lattice:DeleteResourceGateway")
+                .map(|o| status(o.status().map(|s| s.as_str()))),
+        ),
+        Kind::AccessLogSubscription => settle(
+            client
+                .delete_access_log_subscription()
+                .access_log_subscription_identifier(id)
+                .send()
+                .await
+                .aws("vpc-lattice:DeleteAccessLogSubscription")
+                .map(|_| None),
+        ),
+        Kind::VpcAssociation => settle(
+            client
+                .delete_service_network_vpc_association()
+                .service_network_vpc_association_identifier(id)
+                .send()
+                .await
+                .aws("vpc-lattice:DeleteServiceNetworkVpcAssociation")
+                .map(|o| status(o.status().map(|s| s.as_str()))),
+        ),
+        Kind::ServiceNetwork => settle(
+            client
+                .delete_service_network()
+                .service_network_identifier(id)
+                .send()
+                .await
+                .aws("vpc-lattice:DeleteServiceNetwork")
+                .map(|_| None),
+        ),
+    }
+}
+
+// ---- ownership ----
+
+/// Does `arn` carry our deployment tag? `None` when it vanished meanwhile.
+async fn ours(client: &Client, arn: &str, deployment: &str) -> Result<Option<bool>, StepError> {
+    match shared::lattice::is_ours(client, arn, deployment).await {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.name() == RESOURCE_NOT_FOUND => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A same-named resource that is not ours is someone else's: left alone.
+async fn ours_or_none(
+    client: &Client,
+    kind: Kind,
+    found: Option<Found>,
+    deployment: &str,
+) -> Result<Option<Found>, StepError> {
+    let Some(f) = found else { return Ok(None) };
+    match ours(client, &f.arn, deployment).await? {
+        Some(true) => Ok(Some(f)),
+        Some(false) => {
+            tracing::warn!(
+                kind = kind.label(),
+                id = %f.id,
+                deployment,
+                "a resource with our name was not created by this deployment: left alone"
+            );
+            Ok(None)
+        }
+        None => Ok(None),
+    }
+}
+
+/// A Lattice status enum as its wire string.
+fn status_of<S: AsRef<str>>(s: Option<&S>) -> String {
+    s.map_or_else(|| "UNKNOWN".to_string(), |s| s.as_ref().to_string())
+}
+
+// ---- listing (Lattice has no name filters: page through) ----
+
+async fn find_service_network(client: &Client, name: &str) -> Result<Option<Found>, StepError> {
+    let mut token = None;
+    loop {
+        let page = client
+            .list_service_networks()
+            .set_next_token(token)
+            .send()
+            .await
+            .aws("vpc-lattice:ListServiceNetworks")?;
+        if let Some(s) = page.items().iter().find(|s| s.name() == Some(name)) {
+            return Ok(Some(Found {
+                id: s.id().unwrap_or_default().into(),
+                arn: s.arn().unwrap_or_default().into(),
+                status: String::new(),
+            }));
+        }
+        match page.next_token() {
+            Some(t) => token = Some(t.to_string()),
+            None => return Ok(None),
+        }
+    }
+}
+
+async fn find_gateway(client: &Client, name: &str) -> Result<Option<Found>, StepError> {
+    let mut token = None;
+    loop {
+        let page = client
+            .list_resource_gateways()
+            .set_next_token(token)
+            .send()
+            .await
+            .aws("vpc-lattice:ListResourceGateways")?;
+        if let Some(g) = page.items().iter().find(|g| g.name() == Some(name)) {
+            return Ok(Some(Found {
+                id: g.id().unwrap_or_default().into(),
+                arn: g.arn().unwrap_or_default().into(),
+                status: status_of(g.status()),
+            }));
+        }
+        match page.next_token() {
+            Some(t) => token = Some(t.to_string()),
+            None => return Ok(None),
+        }
+    }
+}
+
+/// Every configuration of the account: ours by name, and those on our gateway.
+async fn list_configurations(
+    client: &Client,
+) -> Result<Vec<ResourceConfigurationSummary>, StepError> {
+    let mut all = Vec::new();
+    let mut token = None;
+    loop {
+        let page = client
+            .list_resource_configurations()
+            .set_next_token(token)
+            .send()
+            .await
+            .aws("vpc-lattice:ListResourceConfigurations")?;
+        all.extend_from_slice(page.items());
+        match page.next_token() {
+            Some(t) => token = Some(t.to_string()),
+            None => return Ok(all),
+        }
+    }
+}
+
+/// The associations of our network and of our configuration, each once.
+async fn list_resource_associations(
+    client: &Client,
+    sn: Option<&str>,
+    rcfg: Option<&str>,
+) -> Result<Vec<ServiceNetworkResourceAssociationSummary>, StepError> {
+    let mut all: Vec<ServiceNetworkResourceAssociationSummary> = Vec::new();
+    for (sn, rcfg) in [(sn, None), (None, rcfg)] {
+        if sn.is_none() && rcfg.is_none() {
+            continue;
+        }
+        let mut token = None;
+        loop {
+            let page = client
+                .list_service_network_resource_associations()
+                .set_service_network_identifier(sn.map(str::to_string))
+                .set_resource_configuration_identifier(rcfg.map(str::to_string))
+                .set_next_token(token)
+                .send()
+                .await
+                .aws("vpc-lattice:ListServiceNetworkResourceAssociations")?;
+            for a in page.items() {
+                if !all.iter().any(|b| b.id() == a.id()) {
+                    all.push(a.clone());
+                }
+            }
+            match page.next_token() {
+                Some(t) => token = Some(t.to_string()),
+                None => break,
+            }
+        }
+    }
+    Ok(all)
+}
+
+async fn list_vpc_associations(
+    client: &Client,
+    sn: &str,
+) -> Result<Vec<ServiceNetworkVpcAssociationSummary>, StepError> {
+    let mut all = Vec::new();
+    let mut token = None;
+    loop {
+        let page = client
+            .list_service_network_vpc_associations()
+            .service_network_identifier(sn)
+            .set_next_token(token)
+            .send()
+            .await
+            .aws("vpc-lattice:ListServiceNetworkVpcAssociations")?;
+        all.extend_from_slice(page.items());
+        match page.next_token() {
+            Some(t) => token = Some(t.to_string()),
+            None => return Ok(all),
+        }
+    }
+}
+
+async fn list_subscriptions(
+    client: &Client,
+    sn: &str,
+) -> Result<Vec<AccessLogSubscriptionSummary>, StepError> {
+    let mut all = Vec::new();
+    let mut token = None;
+    loop {
+        let page = client
+            .list_access_log_subscriptions()
+            .resource_identifier(sn)
+            .set_next_token(token)
+            .send()
+            .await
+            .aws("vpc-lattice:ListAccessLogSubscriptions")?;
+        all.extend_from_slice(page.items());
+        match page.next_token() {
+            Some(t) => token = Some(t.to_string()),
+            None => return Ok(all),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_vpclattice::operation::delete_access_log_subscription::DeleteAccessLogSubscriptionOutput;
+    use aws_sdk_vpclattice::operation::delete_resource_configuration::DeleteResourceConfigurationOutput;
+    use aws_sdk_vpclattice::operation::delete_resource_gateway::DeleteResourceGatewayOutput;
+    use aws_sdk_vpclattice::operation::delete_service_network::DeleteServiceNetworkOutput;
+    use aws_sdk_vpclattice::operation::delete_service_network_resource_association::DeleteServiceNetworkResourceAssociationOutput;
+    use aws_sdk_vpclattice::operation::delete_service_network_vpc_association::DeleteServiceNetworkVpcAssociationOutput;
+    use aws_sdk_vpclattice::operation::list_access_log_subscriptions::ListAccessLogSubscriptionsOutput;
+    use aws_sdk_vpclattice::operation::list_resource_configurations::ListResourceConfigurationsOutput;
+    use aws_sdk_vpclattice::operation::list_resource_gateways::ListResourceGatewaysOutput;
+    use aws_sdk_vpclattice::operation::list_service_network_resource_associations::ListServiceNetworkResourceAssociationsOutput;
+    use aws_sdk_vpclattice::operation::list_service_network_vpc_associations::ListServiceNetworkVpcAssociationsOutput;
+    use aws_sdk_vpclattice::operation::list_service_networks::ListServiceNetworksOutput;
+    use aws_sdk_vpclattice::operation::list_tags_for_resource::ListTagsForResourceOutput;
+    use aws_sdk_vpclattice::types::{
+        ResourceConfigurationStatus, ResourceGatewayStatus, ResourceGatewaySummary,
+        ServiceNetworkResourceAssociationStatus, ServiceNetworkSummary,
+        ServiceNetworkVpcAssociationStatus,
+    };
+    use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+    use shared::plan::PollState;
+    use shared::testing;
+
+    const ARN: &str = "arn:aws:vpc-lattice:us-east-1:123456789012";
+    const SN: &str = "sn-0123456789abcdefg";
+    const RGW: &str = "rgw-0123456789abcdefg";
+    const RCFG: &str = "rcfg-0123456789abcdefg";
+    const SNRA: &str = "snra-0123456789abcdef0";
+    const SNVA: &str = "snva-0123456789abcdefg";
+    const ALS: &str = "als-0123456789abcdefg";
+    /// Ids containing this belong to another deployment (see `tags`).
+    const FOREIGN: &str = "f0f0f";
+
+    fn arn(kind: &str, id: &str) -> String {
+        format!("{ARN}:{kind}/{id}")
+    }
+
+    fn input() -> TeardownInput {
+        TeardownInput {
+            name: "orders".into(),
+            ..TeardownInput::default()
+        }
+    }
+
+    fn after(attempt: u32, waiting: &[&str]) -> TeardownInput {
+        TeardownInput {
+            previous: Some(Previous {
+                attempt,
+                waiting: waiting.iter().map(|s| s.to_string()).collect(),
+            }),
+            ..input()
+        }
+    }
+
+    /// What exists when a call starts.
+    #[derive(Clone)]
+    struct World {
+        sn: Option<&'static str>,
+        rgw: Option<(&'static str, ResourceGatewayStatus)>,
+        rcfgs: Vec<(&'static str, &'static str, ResourceConfigurationStatus)>,
+        snras: Vec<(&'static str, ServiceNetworkResourceAssociationStatus)>,
+        snvas: Vec<(&'static str, ServiceNetworkVpcAssociationStatus)>,
+        subscriptions: Vec<&'static str>,
+    }
+
+    impl World {
+        /// Everything provisioned and ACTIVE.
+        fn full() -> Self {
+            Self {
+                sn: Some(SN),
+                rgw: Some((RGW, ResourceGatewayStatus::Active)),
+                rcfgs: vec![("orders-rcfg", RCFG, ResourceConfigurationStatus::Active)],
+                snras: vec![(SNRA, ServiceNetworkResourceAssociationStatus::Active)],
+                snvas: vec![(SNVA, ServiceNetworkVpcAssociationStatus::Active)],
+                subscriptions: vec![ALS],
+            }
+        }
+
+        fn empty() -> Self {
+            Self {
+                sn: None,
+                rgw: None,
+                rcfgs: vec![],
+                snras: vec![],
+                snvas: vec![],
+                subscriptions: vec![],
+            }
+        }
+    }
+
+    struct Mocks {
+        lists: Vec<Rule>,
+        tags: Rule,
+        del_snra: Rule,
+        del_rcfg: Rule,
+        del_rgw: Rule,
+        del_als: Rule,
+        del_snva: Rule,
+        del_sn: Rule,
+    }
+
+    impl Mocks {
+        fn new(w: &World) -> Self {
+            let sn = w.sn;
+            let rgw = w.rgw.clone();
+            let rcfgs = w.rcfgs.clone();
+            let snras = w.snras.clone();
+            let snvas = w.snvas.clone();
+            let subs = w.subscriptions.clone();
+            let lists = vec![
+                mock!(Client::list_service_networks).then_output(move || {
+                    let mut b = ListServiceNetworksOutput::builder().set_items(Some(vec![]));
+                    if let Some(id) = sn {
+                        b = b.items(
+                            ServiceNetworkSummary::builder()
+                                .id(id)
+                                .arn(arn("servicenetwork", id))
+                                .name("orders-sn")
+                                .build(),
+                        );
+                    }
+                    b.build().unwrap()
+                }),
+                mock!(Client::list_resource_gateways).then_output(move || {
+                    let mut b = ListResourceGatewaysOutput::builder().set_items(Some(vec![]));
+                    if let Some((id, status)) = rgw.clone() {
+                        b = b.items(
+                            ResourceGatewaySummary::builder()
+                                .id(id)
+                                .arn(arn("resourcegateway", id))
+                                .name("orders-rgw")
+                                .status(status)
+                                .build(),
+                        );
+                    }
+                    b.build()
+                }),
+                mock!(Client::list_resource_configurations).then_output(move || {
+                    let mut b = ListResourceConfigurationsOutput::builder().set_items(Some(vec![]));
+                    for (name, id, status) in rcfgs.clone() {
+                        b = b.items(
+                            ResourceConfigurationSummary::builder()
+                                .id(id)
+                                .arn(arn("resourceconfiguration", id))
+                                .name(name)
+                                .resource_gateway_id(RGW)
+                                .r#type(ResourceConfigurationType::Single)
+                                .status(status)
+                                .build(),
+                        );
+                    }
+                    b.build()
+                }),
+                // Every association joins our configuration to our network.
+                mock!(Client::list_service_network_resource_associations).then_compute_output(
+                    move |r| {
+                        assert!(
+                            r.service_network_identifier() == Some(SN)
+                                || r.resource_configuration_identifier() == Some(RCFG),
+                            "{r:?}"
+                        );
+                        let mut b = ListServiceNetworkResourceAssociationsOutput::builder().set_items(Some(vec![]));
+                        for (id, status) in snras.clone() {
+                            b = b.items(
+                                ServiceNetworkResourceAssociationSummary::builder()
+                                    .id(id)
+                                    .arn(arn("servicenetworkresourceassociation", id))
+                                    .status(status)
+                                    .resource_configuration_id(RCFG)
+                                    .service_network_id(SN)
+                                    .build(),
+                            );
+                        }
+                        b.build().unwrap()
+                    },
+                ),
+                mock!(Client::list_service_network_vpc_associations)
+                    .match_requests(|r| r.service_network_identifier() == Some(SN))
+                    .then_output(move || {
+                        let mut b = ListServiceNetworkVpcAssociationsOutput::builder().set_items(Some(vec![]));
+                        for (id, status) in snvas.clone() {
+                            b = b.items(
+                                ServiceNetworkVpcAssociationSummary::builder()
+                                    .id(id)
+                                    .arn(arn("servicenetworkvpcassociation", id))
+                                    .status(status)
+                                    .service_network_id(SN)
+                                    .vpc_id("vpc-0c10000000000000b")
+                                    .build(),
+                            );
+                        }
+                        b.build().unwrap()
+                    }),
+                mock!(Client::list_access_log_subscriptions)
+                    .match_requests(|r| r.resource_identifier() == Some(SN))
+                    .then_output(move || {
+                        let mut b = ListAccessLogSubscriptionsOutput::builder().set_items(Some(vec![]));
+                        for id in subs.clone() {
+                            b = b.items(
+                                AccessLogSubscriptionSummary::builder()
+                                    .id(id)
+                                    .arn(arn("accesslogsubscription", id))
+                                    .resource_id(SN)
+                                    .resource_arn(arn("servicenetwork", SN))
+                                    .destination_arn("arn:aws:logs:us-east-1:123456789012:log-group:/aws/vpclattice/lattice-db-access/orders")
+                                    .created_at(aws_smithy_types::DateTime::from_secs(0))
+                                    .last_updated_at(aws_smithy_types::DateTime::from_secs(0))
+                                    .build()
+                                    .unwrap(),
+                            );
+                        }
+                        b.build().unwrap()
+                    }),
+            ];
+            Self {
+                lists,
+                tags: mock!(Client::list_tags_for_resource).then_compute_output(|r| {
+                    let owner = if r.resource_arn().unwrap_or_default().contains(FOREIGN) {
+                        "someone-else"
+                    } else {
+                        "orders"
+                    };
+                    ListTagsForResourceOutput::builder()
+                        .tags(shared::tags::DEPLOYMENT, owner)
+                        .build()
+                }),
+                del_snra: mock!(Client::delete_service_network_resource_association).then_output(
+                    || {
+                        DeleteServiceNetworkResourceAssociationOutput::builder()
+                            .status(ServiceNetworkResourceAssociationStatus::DeleteInProgress)
+                            .build()
+                    },
+                ),
+                del_rcfg: mock!(Client::delete_resource_configuration)
+                    .then_output(|| DeleteResourceConfigurationOutput::builder().build()),
+                del_rgw: mock!(Client::delete_resource_gateway).then_output(|| {
+                    DeleteResourceGatewayOutput::builder()
+                        .status(ResourceGatewayStatus::DeleteInProgress)
+                        .build()
+                }),
+                del_als: mock!(Client::delete_access_log_subscription)
+                    .then_output(|| DeleteAccessLogSubscriptionOutput::builder().build()),
+                del_snva: mock!(Client::delete_service_network_vpc_association).then_output(|| {
+                    DeleteServiceNetworkVpcAssociationOutput::builder()
+                        .status(ServiceNetworkVpcAssociationStatus::DeleteInProgress)
+                        .build()
+                }),
+                del_sn: mock!(Client::delete_service_network)
+                    .then_output(|| DeleteServiceNetworkOutput::builder().build()),
+            }
+        }
+
+        fn client(&self) -> Client {
+            let mut rules: Vec<&Rule> = self.lists.iter().collect();
+            rules.extend([
+                &self.tags,
+                &self.del_snra,
+                &self.del_rcfg,
+                &self.del_rgw,
+                &self.del_als,
+                &self.del_snva,
+                &self.del_sn,
+            ]);
+            mock_client!(aws_sdk_vpclattice, RuleMode::MatchAny, rules)
+        }
+
+        /// Calls of (snra, rcfg, rgw, als, snva, sn) deletes.
+        fn deletes(&self) -> [usize; 6] {
+            [
+                self.del_snra.num_calls(),
+                self.del_rcfg.num_calls(),
+                self.del_rgw.num_calls(),
+                self.del_als.num_calls(),
+                self.del_snva.num_calls(),
+                self.del_sn.num_calls(),
+            ]
+        }
+    }
+
+    #[tokio::test]
+    async fn first_call_deletes_only_the_leaves() {
+        let m = Mocks::new(&World::full());
+        let out = handle(&m.client(), input()).await.unwrap();
+        // Associations and the subscription go; their parents wait.
+        assert_eq!(m.deletes(), [1, 0, 0, 1, 1, 0]);
+        assert_eq!(out.state, PollState::Pending);
+        assert_eq!(out.attempt, 1);
+        assert_eq!(out.deleted, [SNRA, ALS, SNVA]);
+        assert!(out.waiting.contains(&format!(
+            "resource association {SNRA} is DELETE_IN_PROGRESS"
+        )));
+        assert!(out.waiting.iter().any(|w| w.starts_with(&format!(
+            "resource configuration {RCFG} is ACTIVE (waits for 1 resource association"
+        ))));
+        assert!(out
+            .waiting
+            .iter()
+            .any(|w| w.starts_with(&format!("resource gateway {RGW} is ACTIVE (waits for 1"))));
+        assert!(out
+            .waiting
+            .iter()
+            .any(|w| w.starts_with(&format!("service network {SN} is in use"))));
+        assert_eq!(out.wait_seconds, Policy::LATTICE.wait_after(1));
+    }
+
+    #[tokio::test]
+    async fn the_configuration_is_not_deleted_while_an_association_still_lists() {
+        let mut w = World::full();
+        w.snras = vec![(
+            SNRA,
+            ServiceNetworkResourceAssociationStatus::DeleteInProgress,
+        )];
+        w.snvas = vec![];
+        w.subscriptions = vec![];
+        let m = Mocks::new(&w);
+        let out = handle(&m.client(), after(1, &[])).await.unwrap();
+        // Nothing may be deleted: the association is on its way, everything else hangs on it.
+        assert_eq!(m.deletes(), [0, 0, 0, 0, 0, 0]);
+        assert_eq!((out.state, out.attempt), (PollState::Pending, 2));
+        assert!(out.deleted.is_empty());
+    }
+
+    #[tokio::test]
+    async fn once_associations_are_gone_the_configuration_then_the_gateway_go() {
+        let mut w = World::full();
+        w.snras = vec![];
+        w.snvas = vec![];
+        w.subscriptions = vec![];
+        let m = Mocks::new(&w);
+        let out = handle(&m.client(), input()).await.unwrap();
+        // The configuration and the service network go; the gateway waits for the configuration.
+        assert_eq!(m.deletes(), [0, 1, 0, 0, 0, 1]);
+        assert_eq!(out.deleted, [RCFG, SN]);
+        assert_eq!(out.state, PollState::Pending);
+
+        let mut w = World::empty();
+        w.rgw = Some((RGW, ResourceGatewayStatus::Active));
+        let m = Mocks::new(&w);
+        let out = handle(&m.client(), input()).await.unwrap();
+        assert_eq!(m.deletes(), [0, 0, 1, 0, 0, 0]);
+        assert_eq!(
+            out.waiting,
+            [format!("resource gateway {RGW} is DELETE_IN_PROGRESS")]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_service_network_waits_for_its_vpc_associations() {
+        let mut w = World::empty();
+        w.sn = Some(SN);
+        w.snvas = vec![(SNVA, ServiceNetworkVpcAssociationStatus::DeleteInProgress)];
+        let m = Mocks::new(&w);
+        let out = handle(&m.client(), input()).await.unwrap();
+        assert_eq!(m.deletes(), [0, 0, 0, 0, 0, 0]);
+        assert_eq!(out.state, PollState::Pending);
+        assert!(out
+            .waiting
+            .contains(&format!("VPC association {SNVA} is DELETE_IN_PROGRESS")));
+
+        // A VPC association still being created is not deleted either (not allowed yet).
+        w.snvas = vec![(SNVA, ServiceNetworkVpcAssociationStatus::CreateInProgress)];
+        let m = Mocks::new(&w);
+        handle(&m.client(), input()).await.unwrap();
+        assert_eq!(m.deletes(), [0, 0, 0, 0, 0, 0]);
+
+        w.snvas = vec![];
+        let m = Mocks::new(&w);
+        let out = handle(&m.client(), input()).await.unwrap();
+        assert_eq!(m.deletes(), [0, 0, 0, 0, 0, 1]);
+        assert_eq!(
+            (out.state, out.deleted.as_slice()),
+            (PollState::Ready, &[SN.to_string()][..])
+        );
+    }
+
+    #[tokio::test]
+    async fn nothing_left_is_ready_without_any_delete() {
+        let m = Mocks::new(&World::empty());
+        let out = handle(&m.client(), after(7, &[])).await.unwrap();
+        assert_eq!(m.deletes(), [0, 0, 0, 0, 0, 0]);
+        assert_eq!(out.state, PollState::Ready);
+        assert_eq!(out.attempt, 8);
+        assert!(out.deleted.is_empty() && out.waiting.is_empty() && out.reason.is_none());
+    }
+
+    #[tokio::test]
+    async fn deleting_what_vanished_meanwhile_counts_as_done() {
+        let mut w = World::empty();
+        w.sn = Some(SN);
+        w.rcfgs = vec![("orders-rcfg", RCFG, ResourceConfigurationStatus::Active)];
+        let mut m = Mocks::new(&w);
+        m.del_rcfg = mock!(Client::delete_resource_configuration).then_http_response(|| {
+            testing::lattice_error(404, "ResourceNotFoundException", "gone")
+        });
+        m.del_sn = mock!(Client::delete_service_network).then_http_response(|| {
+            testing::lattice_error(404, "ResourceNotFoundException", "gone")
+        });
+        let out = handle(&m.client(), input()).await.unwrap();
+        assert_eq!(m.deletes(), [0, 1, 0, 0, 0, 1]);
+        assert_eq!(out.state, PollState::Ready);
+        assert!(out.deleted.is_empty());
+    }
+
+    #[tokio::test]
+    async fn same_named_resources_of_another_deployment_are_left_alone() {
+        let w = World {
+            sn: Some("sn-f0f0f00000000000a"),
+            rgw: Some(("rgw-f0f0f00000000000a", ResourceGatewayStatus::Active)),
+            rcfgs: vec![(
+                "orders-rcfg",
+                "rcfg-f0f0f00000000000a",
+                ResourceConfigurationStatus::Active,
+            )],
+            snras: vec![],
+            snvas: vec![],
+            subscriptions: vec![],
+        };
+        let m = Mocks::new(&w);
+        let out = handle(&m.client(), input()).await.unwrap();
+        assert_eq!(m.deletes(), [0, 0, 0, 0, 0, 0]);
+        assert_eq!(out.state, PollState::Ready);
+        assert!(m.tags.num_calls() >= 3, "ownership was checked");
+    }
+
+    #[tokio::test]
+    async fn a_foreign_association_on_our_network_fails_the_teardown_and_is_kept() {
+        let mut w = World::empty();
+        w.sn = Some(SN);
+        w.snras = vec![(
+            "snra-f0f0f0000000000a0",
+            ServiceNetworkResourceAssociationStatus::Active,
+        )];
+        w.subscriptions = vec![ALS];
+        let m = Mocks::new(&w);
+        let out = handle(&m.client(), input()).await.unwrap();
+        // Our subscription still goes, the foreign association and our network stay.
+        assert_eq!(m.deletes(), [0, 0, 0, 1, 0, 0]);
+        assert_eq!(out.state, PollState::Failed);
+        let reason = out.reason.unwrap();
+        assert!(
+            reason.contains("snra-f0f0f0000000000a0")
+                && reason.contains("not created by deployment `orders`"),
+            "{reason}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_configuration_of_someone_else_on_our_gateway_fails_the_teardown() {
+        let mut w = World::empty();
+        w.rgw = Some((RGW, ResourceGatewayStatus::Active));
+        w.rcfgs = vec![(
+            "billing-rcfg",
+            "rcfg-f0f0f00000000000b",
+            ResourceConfigurationStatus::Active,
+        )];
+        let m = Mocks::new(&w);
+        let out = handle(&m.client(), input()).await.unwrap();
+        assert_eq!(m.deletes(), [0, 0, 0, 0, 0, 0]);
+        assert_eq!(out.state, PollState::Failed);
+        assert!(out.reason.unwrap().contains("billing-rcfg"));
+    }
+
+    #[tokio::test]
+    async fn a_failed_delete_is_retried_once_then_fails() {
+        let mut w = World::empty();
+        w.rgw = Some((RGW, ResourceGatewayStatus::DeleteFailed));
+        let m = Mocks::new(&w);
+        let out = handle(&m.client(), after(3, &[])).await.unwrap();
+        assert_eq!(m.deletes(), [0, 0, 1, 0, 0, 0]);
+        assert_eq!(out.state, PollState::Pending);
+        assert_eq!(
+            out.waiting,
+            [format!(
+                "resource gateway {RGW} is DELETE_FAILED (delete retried)"
+            )]
+        );
+
+        let m = Mocks::new(&w);
+        let previous: Vec<&str> = out.waiting.iter().map(String::as_str).collect();
+        let out = handle(&m.client(), after(4, &previous)).await.unwrap();
+        assert_eq!(m.deletes(), [0, 0, 0, 0, 0, 0]);
+        assert_eq!(out.state, PollState::Failed);
+        assert!(out.reason.unwrap().contains("still DELETE_FAILED"));
+    }
+
+    #[tokio::test]
+    async fn a_refused_delete_waits_and_the_loop_times_out_at_the_bound() {
+        let mut w = World::empty();
+        w.rgw = Some((RGW, ResourceGatewayStatus::Active));
+        let mut m = Mocks::new(&w);
+        m.del_rgw = mock!(Client::delete_resource_gateway).then_http_response(|| {
+            testing::lattice_error(409, "ConflictException", "still has ENIs")
+        });
+        let max = Policy::LATTICE.max_attempts;
+        let out = handle(&m.client(), after(max - 2, &[])).await.unwrap();
+        assert_eq!(out.state, PollState::Pending);
+        assert_eq!(
+            out.waiting,
+            [format!(
+                "resource gateway {RGW} is ACTIVE (delete refused: still has ENIs)"
+            )]
+        );
+        let out = handle(&m.client(), after(max - 1, &[])).await.unwrap();
+        assert_eq!((out.state, out.attempt), (PollState::TimedOut, max));
+        assert!(out.reason.unwrap().contains(RGW));
+    }
+
+    #[tokio::test]
+    async fn aws_errors_keep_their_stable_names() {
+        let list = mock!(Client::list_service_networks)
+            .then_http_response(|| testing::lattice_error(429, "ThrottlingException", "slow down"));
+        let client = mock_client!(aws_sdk_vpclattice, RuleMode::MatchAny, [&list]);
+        let e = handle(&client, input()).await.unwrap_err();
+        assert_eq!(e.name(), "Aws.Throttled");
+        assert!(
+            e.to_string().contains("vpc-lattice:ListServiceNetworks"),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bad_name_is_rejected_before_any_call() {
+        let client = mock_client!(aws_sdk_vpclattice, RuleMode::MatchAny, Vec::<&Rule>::new());
+        let e = handle(
+            &client,
+            TeardownInput {
+                name: "Orders".into(),
+                ..TeardownInput::default()
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.name(), "Input.Invalid");
+        assert!(e.to_string().starts_with("name: "), "{e}");
+    }
+}

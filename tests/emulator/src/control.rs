@@ -1,0 +1,185 @@
+//! Test-only control routes under `/_emu/` (never under an AWS path).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::Response;
+use serde_json::{json, Map, Value};
+
+use crate::lattice::json_response;
+use crate::state::{lock, Injected, Shared};
+
+fn ok(v: Value) -> Response {
+    json_response(200, Some(v))
+}
+
+fn bad(status: u16, message: impl Into<String>) -> Response {
+    json_response(status, Some(json!({"error": message.into()})))
+}
+
+/// The request body as a JSON object (empty = `{}`); None if it is anything else.
+fn object(body: &Bytes) -> Option<Map<String, Value>> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Some(Map::new());
+    }
+    match serde_json::from_slice(body) {
+        Ok(Value::Object(m)) => Some(m),
+        _ => None,
+    }
+}
+
+pub async fn reset(State(s): State<Shared>) -> Response {
+    lock(&s).reset();
+    ok(json!({"reset": true}))
+}
+
+pub async fn state(State(s): State<Shared>) -> Response {
+    let emu = lock(&s);
+    let mut v = emu.lattice.dump();
+    if let (Value::Object(out), Value::Object(cw)) = (&mut v, emu.cloudwatch.dump()) {
+        out.extend(cw);
+        out.insert(
+            "config".into(),
+            json!({"pollsToActive": emu.polls_to_active}),
+        );
+        out.insert("failNext".into(), emu.pending_injections());
+    }
+    ok(v)
+}
+
+pub async fn calls(State(s): State<Shared>) -> Response {
+    ok(Value::Array(lock(&s).calls().to_vec()))
+}
+
+pub async fn get_config(State(s): State<Shared>) -> Response {
+    ok(json!({"pollsToActive": lock(&s).polls_to_active}))
+}
+
+pub async fn set_config(State(s): State<Shared>, body: Bytes) -> Response {
+    let Some(m) = object(&body) else {
+        return bad(400, "body must be a JSON object");
+    };
+    let mut emu = lock(&s);
+    if let Some(v) = m.get("pollsToActive") {
+        match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
+            Some(n) => emu.polls_to_active = n,
+            None => return bad(400, "pollsToActive must be a non-negative integer"),
+        }
+    }
+    ok(json!({"pollsToActive": emu.polls_to_active}))
+}
+
+/// `{"id": <id or ARN>, "status", "failureReason"?, "failureCode"?}`. An `*_IN_PROGRESS` status
+/// then settles through the normal lifecycle; any other status sticks until the next change.
+pub async fn force_status(State(s): State<Shared>, body: Bytes) -> Response {
+    let Some(m) = object(&body) else {
+        return bad(400, "body must be a JSON object");
+    };
+    let (Some(id), Some(status)) = (
+        m.get("id").and_then(Value::as_str),
+        m.get("status").and_then(Value::as_str),
+    ) else {
+        return bad(400, "id and status are required");
+    };
+    let prefix = id
+        .rsplit('/')
+        .next()
+        .unwrap_or(id)
+        .split('-')
+        .next()
+        .unwrap_or_default();
+    let mut allowed = vec![
+        "ACTIVE",
+        "CREATE_IN_PROGRESS",
+        "DELETE_IN_PROGRESS",
+        "CREATE_FAILED",
+        "DELETE_FAILED",
+    ];
+    match prefix {
+        "snra" => allowed.push("PARTIAL"),
+        "snva" | "rgw" | "rcfg" => allowed.extend(["UPDATE_IN_PROGRESS", "UPDATE_FAILED"]),
+        _ => {
+            return bad(
+                400,
+                format!("{id} has no status (only snva, rgw, rcfg and snra do)"),
+            )
+        }
+    }
+    if !allowed.contains(&status) {
+        return bad(400, format!("status must be one of {allowed:?}"));
+    }
+    let mut emu = lock(&s);
+    let polls = emu.polls_to_active;
+    let Some(life) = emu.lattice.life_by_any(id) else {
+        return bad(404, format!("{id} not found"));
+    };
+    life.set(status, polls);
+    life.failure_reason = m
+        .get("failureReason")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    life.failure_code = m
+        .get("failureCode")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    if life.failure_reason.is_some() && life.failure_code.is_none() && status.ends_with("_FAILED") {
+        life.failure_code = Some("InternalError".into());
+    }
+    ok(json!({"id": id, "state": life.state_json()}))
+}
+
+/// `{"op", "error", "count"?, "httpStatus"?, "message"?}`: the next `count` (default 1) calls of
+/// `op` fail with `error`; `count: 0` clears it.
+pub async fn fail_next(State(s): State<Shared>, body: Bytes) -> Response {
+    let Some(m) = object(&body) else {
+        return bad(400, "body must be a JSON object");
+    };
+    let (Some(op), Some(error)) = (
+        m.get("op").and_then(Value::as_str),
+        m.get("error").and_then(Value::as_str),
+    ) else {
+        return bad(400, "op and error are required");
+    };
+    let default_status = match error {
+        "ThrottlingException" => 429,
+        "InternalServerException" => 500,
+        "ConflictException" => 409,
+        "ResourceNotFoundException" => 404,
+        "AccessDeniedException" => 403,
+        "ServiceQuotaExceededException" => 402,
+        _ => 400,
+    };
+    let status = match m.get("httpStatus") {
+        None => default_status,
+        Some(v) => match v.as_u64().filter(|n| (400..600).contains(n)) {
+            Some(n) => n as u16,
+            None => return bad(400, "httpStatus must be 400-599"),
+        },
+    };
+    let count = match m.get("count") {
+        None => 1,
+        Some(v) => match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
+            Some(n) => n,
+            None => return bad(400, "count must be a non-negative integer"),
+        },
+    };
+    let message = m
+        .get("message")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("Injected {error} for {op}"));
+    let mut emu = lock(&s);
+    emu.inject(
+        op,
+        Injected {
+            error: error.to_string(),
+            status,
+            message,
+            count,
+        },
+    );
+    ok(json!({"op": op, "error": error, "httpStatus": status, "count": count}))
+}
+
+pub async fn unknown() -> Response {
+    bad(404, "unknown control route")
+}
