@@ -74,10 +74,69 @@ def net_branch(st):
     loop(st, "VpcAssociations", "vpc-associations", "vpcAssociationsPoll", "CreateMonitoring", "client VPC associations")
     st["CreateMonitoring"] = task("MonitoringFunctionArn", None, comment="Step 8: access logs (type RESOURCE) to a log group with retention, dashboard, alarms.")
 
-states = {}
-states["ValidateInput"] = task("ValidateInputFunctionArn", "CreateDatabaseNetwork", payload={"input.$": "$", "execution.$": "$$.Execution.Name"}, comment="Checks the input against AWS's constraints and resolves VPCs, subnets and the database before anything is created. Bad input fails here with Input.Invalid.")
-states["CreateDatabaseNetwork"] = task("DbNetworkFunctionArn", "BuildInParallel", comment="Step 1: DB subnet group; gateway and database security groups, paired on the DB port.")
-states["BuildInParallel"] = {
+
+# ---------------------------------------------------------------- teardown (also the rollback)
+TEARDOWN = [  # (label, function placeholder, section, what)
+    ("Lattice", "TeardownLatticeFunctionArn", "teardownLattice",
+     "resource association -> resource configuration -> resource gateway; access logs and VPC associations -> service network"),
+    ("Monitoring", "TeardownMonitoringFunctionArn", "teardownMonitoring", "dashboard, alarms, log group"),
+    ("Database", "TeardownDatabaseFunctionArn", "teardownDatabase",
+     "deletion protection off -> database (final snapshot unless skipped) -> subnet group; adopted databases are kept"),
+]
+NETWORK = ("Network", "TeardownNetworkFunctionArn", "teardownNetwork", "security groups, once nothing uses them")
+
+
+def converge(states, prefix, label, fn, section, what, nxt):
+    """Task (converging delete) -> Choice -> Wait -> Task, bounded by the Lambda's attempt count."""
+    t, c, w = f"{prefix}Teardown{label}", f"{prefix}Is{label}Gone", f"{prefix}WaitFor{label}Teardown"
+    f, to = f"{prefix}Teardown{label}Failed", f"{prefix}Teardown{label}TimedOut"
+    states[t] = task(fn, c, comment=f"Deletes what is deletable now ({what}); reports what it still waits for.")
+    states[c] = {"Type": "Choice", "Choices": [
+        {"Variable": f"$.{section}.state", "StringEquals": "READY", "Next": nxt},
+        {"Variable": f"$.{section}.state", "StringEquals": "FAILED", "Next": f},
+        {"Variable": f"$.{section}.state", "StringEquals": "TIMED_OUT", "Next": to},
+    ], "Default": w}
+    states[w] = {"Type": "Wait", "SecondsPath": f"$.{section}.waitSeconds", "Next": t}
+    states[f] = {"Type": "Fail", "Error": "Resource.Failed", "CausePath": f"$.{section}.reason"}
+    states[to] = {"Type": "Fail", "Error": "Poll.TimedOut", "CausePath": f"$.{section}.reason"}
+    return t
+
+
+def teardown_states(prefix, end_state):
+    """The teardown flow: Lattice, monitoring and the database in parallel, then the security groups."""
+    st = {}
+    branches = []
+    for label, fn, section, what in TEARDOWN:
+        b = {}
+        first = converge(b, prefix, label, fn, section, what, f"{prefix}{label}Gone")
+        b[f"{prefix}{label}Gone"] = {"Type": "Succeed"}
+        branches.append({"StartAt": first, "States": b})
+    selector = {"request.$": "$[0].request"}
+    for i, (_, _, section, _) in enumerate(TEARDOWN):
+        selector[f"{section}.$"] = f"$[{i}].{section}"
+    st[f"{prefix}TeardownInParallel"] = {
+        "Type": "Parallel",
+        "Comment": "Security groups go last: the gateway's and the database's network interfaces hold them.",
+        "Branches": branches, "ResultSelector": selector, "Next": f"{prefix}Teardown{NETWORK[0]}",
+    }
+    converge(st, prefix, *NETWORK, end_state)
+    return f"{prefix}TeardownInParallel", st
+
+
+teardown = {"Comment": "Delete everything a deployment created, in dependency order; deleting what is gone counts as success, so it can be re-run. Input: {\"name\", \"keepDatabase\", \"skipFinalSnapshot\"} or the provisioning output.",
+            "StartAt": "Prepare", "States": {}}
+teardown["States"]["Prepare"] = {"Type": "Pass", "Comment": "The Lambdas read the request from $.request and keep their progress beside it.",
+                                 "Parameters": {"request.$": "$"}, "Next": None}
+first, st = teardown_states("", "TornDown")
+teardown["States"]["Prepare"]["Next"] = first
+teardown["States"].update(st)
+teardown["States"]["TornDown"] = {"Type": "Succeed"}
+
+# ---------------------------------------------------------------- provisioning
+flow = {}
+flow["ValidateInput"] = task("ValidateInputFunctionArn", "CreateDatabaseNetwork", payload={"input.$": "$", "execution.$": "$$.Execution.Name"}, comment="Checks the input against AWS's constraints and resolves VPCs, subnets and the database before anything is created. Bad input fails here with Input.Invalid.")
+flow["CreateDatabaseNetwork"] = task("DbNetworkFunctionArn", "BuildInParallel", comment="Step 1: DB subnet group; gateway and database security groups, paired on the DB port.")
+flow["BuildInParallel"] = {
     "Type": "Parallel",
     "Comment": "The database takes minutes; the gateway and the client side are built meanwhile.",
     "Branches": [branch("CreateDatabase", db_branch), branch("CreateResourceGateway", gw_branch), branch("CreateClientAccess", net_branch)],
@@ -91,11 +150,11 @@ states["BuildInParallel"] = {
     },
     "Next": "CreateResourceConfiguration",
 }
-states["CreateResourceConfiguration"] = task("ResourceConfigurationFunctionArn", "CheckResourceConfiguration", comment="Step 5: resource configuration per mode (dns: SINGLE + dnsResource on the endpoint; arn: ARN type; ip: SINGLE + ipResource).")
-loop(states, "ResourceConfiguration", "resource-configuration", "resourceConfigurationPoll", "CreateResourceAssociation", "resource configuration")
-states["CreateResourceAssociation"] = task("ResourceAssociationFunctionArn", "CheckResourceAssociation", comment="Step 6: associate the resource configuration with the service network.")
-loop(states, "ResourceAssociation", "resource-association", "resourceAssociationPoll", "ConnectionDetails", "service-network resource association")
-states["ConnectionDetails"] = {
+flow["CreateResourceConfiguration"] = task("ResourceConfigurationFunctionArn", "CheckResourceConfiguration", comment="Step 5: resource configuration per mode (dns: SINGLE + dnsResource on the endpoint; arn: ARN type; ip: SINGLE + ipResource).")
+loop(flow, "ResourceConfiguration", "resource-configuration", "resourceConfigurationPoll", "CreateResourceAssociation", "resource configuration")
+flow["CreateResourceAssociation"] = task("ResourceAssociationFunctionArn", "CheckResourceAssociation", comment="Step 6: associate the resource configuration with the service network.")
+loop(flow, "ResourceAssociation", "resource-association", "resourceAssociationPoll", "ConnectionDetails", "service-network resource association")
+flow["ConnectionDetails"] = {
     "Type": "Pass",
     "Comment": "The execution output: what clients connect to, and every resource this deployment uses.",
     "Parameters": {
@@ -125,13 +184,56 @@ states["ConnectionDetails"] = {
     },
     "End": True,
 }
+
+states = {}
+states["ValidateInput"] = flow.pop("ValidateInput")
+states["ValidateInput"]["Next"] = "Provision"
+states["Provision"] = {
+    "Type": "Parallel",
+    "Comment": "One branch, so that one Catch covers every provisioning state: on any failure the rollback deletes what this execution created.",
+    "Branches": [{"StartAt": "CreateDatabaseNetwork", "States": flow}],
+    "OutputPath": "$[0]",
+    "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "PrepareRollback"}],
+    "End": True,
+}
+states["PrepareRollback"] = {
+    "Type": "Pass",
+    "Comment": "Only what this execution created (tagged with its name); an empty new database needs no final snapshot.",
+    "Parameters": {"request": {"name.$": "$.plan.name", "skipFinalSnapshot": True, "onlyExecution.$": "$$.Execution.Name"},
+                   "error.$": "$.error"},
+    "Next": "Rollback",
+}
+rb_first, rb_states = teardown_states("Rollback", "RollbackDone")
+rb_states["RollbackDone"] = {"Type": "Succeed"}
+states["Rollback"] = {
+    "Type": "Parallel",
+    "Branches": [{"StartAt": rb_first, "States": rb_states}],
+    "ResultPath": "$.rollback",
+    "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.rollbackError", "Next": "RollbackFailed"}],
+    "Next": "RolledBack",
+}
+states["RolledBack"] = {
+    "Type": "Pass",
+    "Parameters": {"Error.$": "$.error.Error",
+                   "Cause.$": "States.Format('{} (rolled back: what this execution created was deleted)', $.error.Cause)"},
+    "Next": "ProvisioningFailed",
+}
+states["RollbackFailed"] = {
+    "Type": "Pass",
+    "Parameters": {"Error.$": "$.error.Error",
+                   "Cause.$": "States.Format('{} (rollback failed too with {}: {}; run the teardown state machine)', $.error.Cause, $.rollbackError.Error, $.rollbackError.Cause)"},
+    "Next": "ProvisioningFailed",
+}
+states["ProvisioningFailed"] = {"Type": "Fail", "Comment": "The original error name and cause.",
+                                "ErrorPath": "$.Error", "CausePath": "$.Cause"}
+
 asl = {"Comment": "Provision private access to an RDS database through Amazon VPC Lattice (see README). Every Task returns the execution state with its own section added.",
        "StartAt": "ValidateInput", "States": states}
 
 import sys
 from pathlib import Path
 OUT = Path(__file__).resolve().parent.parent / "statemachine"
-files = {"provision.asl.json": asl}
+files = {"provision.asl.json": asl, "teardown.asl.json": teardown}
 stale = []
 for name, doc in files.items():
     text = json.dumps(doc, indent=2) + "\n"

@@ -17,7 +17,10 @@ cargo fmt --all -- --check
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "cargo test (unit tests against the real SDK types with aws-smithy-mocks)"
+step "cargo build (all targets: the Lambda binaries and the emulator, with the test feature set)"
+cargo build --workspace --all-targets --locked
+
+step "cargo test (unit tests against the real SDK types with aws-smithy-mocks; the emulator's rule tests)"
 cargo test --workspace --locked 2>&1 | tee target/cargo-test.log
 passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' target/cargo-test.log | awk '{s+=$4} END {print s+0}')
 [ "$passed" -gt 0 ] || { echo "no Rust tests ran" >&2; exit 1; }
@@ -38,6 +41,12 @@ step "state machines are generated from scripts/gen_asl.py"
 python3 scripts/gen_asl.py --check
 
 step "template / state machine consistency tests"
-.venv/bin/python -m unittest discover -s tests -p 'test_*.py' -v
+.venv/bin/python -m unittest discover -s tests -p 'test_*.py' -v 2>&1 | tee target/py-static.log
+
+step "end to end on the local AWS stack (moto + emulator + aws-local-stepfunctions + the real binaries)"
+.venv/bin/python -m unittest discover -s tests/local -p 'test_*.py' -v 2>&1 | tee target/py-e2e.log
+if grep -Eq 'skipped|expected failures' target/py-static.log target/py-e2e.log; then
+  echo "skipped Python tests found: nothing may be skipped" >&2; exit 1
+fi
 
 printf '\nAll checks passed: %s Rust tests, in %ss.\n' "$passed" "$(( $(date +%s) - started ))"

@@ -144,26 +144,52 @@ class StateMachineTests(unittest.TestCase):
         first = d["States"][d["StartAt"]]
         self.assertEqual(first["Parameters"]["FunctionName"], "${ValidateInputFunctionArn}")
 
+    def loops(self, file):
+        """Every Wait → Task → Choice loop: (wait name, task state, scope)."""
+        out = []
+        for name, state, scope in walk_states(self.definitions[file]["States"]):
+            if state["Type"] == "Wait":
+                out.append((name, scope[state["Next"]], scope))
+        return out
+
     def test_every_polling_loop_is_bounded_and_fails_clearly(self):
-        d = self.definitions["provision.asl.json"]
-        loops = 0
-        for name, state, scope in walk_states(d["States"]):
-            if state["Type"] != "Wait":
-                continue
-            loops += 1
-            self.assertIn("SecondsPath", state, f"{name}: waits come from the status Lambda's backoff")
-            check = scope[state["Next"]]
-            self.assertEqual(check["Parameters"]["FunctionName"], "${StatusFunctionArn}", name)
-            choice = scope[check["Next"]]
-            self.assertEqual(choice["Type"], "Choice")
-            self.assertEqual(choice["Default"], name, "pending loops back to the Wait")
-            outcomes = {c["StringEquals"]: scope.get(c["Next"], {}) for c in choice["Choices"]}
-            self.assertEqual(set(outcomes), {"READY", "FAILED", "TIMED_OUT"}, name)
-            self.assertEqual(outcomes["FAILED"].get("Type"), "Fail", name)
-            self.assertEqual(outcomes["TIMED_OUT"].get("Type"), "Fail", name)
-            self.assertIn("CausePath", outcomes["FAILED"], "the failure reason reaches the user")
+        for file in self.definitions:
+            for name, task, scope in self.loops(file):
+                self.assertIn("SecondsPath", scope[name], f"{name}: waits come from the Lambda's backoff")
+                self.assertEqual(task["Type"], "Task", name)
+                choice = scope[task["Next"]]
+                self.assertEqual(choice["Type"], "Choice")
+                self.assertEqual(choice["Default"], name, "pending loops back to the Wait")
+                outcomes = {c["StringEquals"]: scope.get(c["Next"], {}) for c in choice["Choices"]}
+                self.assertEqual(set(outcomes), {"READY", "FAILED", "TIMED_OUT"}, name)
+                self.assertEqual(outcomes["FAILED"].get("Type"), "Fail", name)
+                self.assertEqual(outcomes["TIMED_OUT"].get("Type"), "Fail", name)
+                self.assertIn("CausePath", outcomes["FAILED"], "the failure reason reaches the user")
+        provision = [t["Parameters"]["FunctionName"] for _, t, _ in self.loops("provision.asl.json")]
         # database, resource gateway, VPC associations, resource configuration, resource association
-        self.assertEqual(loops, 5)
+        self.assertEqual(provision.count("${StatusFunctionArn}"), 5)
+        teardown_fns = {"${TeardownLatticeFunctionArn}", "${TeardownMonitoringFunctionArn}",
+                        "${TeardownDatabaseFunctionArn}", "${TeardownNetworkFunctionArn}"}
+        self.assertEqual(set(provision) - {"${StatusFunctionArn}"}, teardown_fns, "the rollback polls every teardown")
+        self.assertEqual({t["Parameters"]["FunctionName"] for _, t, _ in self.loops("teardown.asl.json")}, teardown_fns)
+
+    def test_a_failed_provisioning_rolls_back_what_it_created_and_keeps_the_original_error(self):
+        d = self.definitions["provision.asl.json"]["States"]
+        [catch] = d["Provision"]["Catch"]
+        self.assertEqual((catch["ErrorEquals"], catch["ResultPath"]), (["States.ALL"], "$.error"))
+        prep = d[catch["Next"]]
+        self.assertEqual(prep["Parameters"]["request"]["onlyExecution.$"], "$$.Execution.Name")
+        rollback = d[prep["Next"]]
+        self.assertEqual(d[rollback["Next"]]["Parameters"]["Error.$"], "$.error.Error")
+        self.assertEqual(d[rollback["Catch"][0]["Next"]]["Parameters"]["Error.$"], "$.error.Error")
+        final = d[d[rollback["Next"]]["Next"]]
+        self.assertEqual((final["Type"], final["ErrorPath"], final["CausePath"]), ("Fail", "$.Error", "$.Cause"))
+        # The rollback is the teardown state machine, state for state.
+        teardown = self.definitions["teardown.asl.json"]["States"]
+        [branch] = rollback["Branches"]
+        strip = lambda text: json.dumps(text).replace('"RollbackDone"', '"TornDown"').replace('"Rollback', '"')
+        self.assertEqual(json.loads(strip(branch["States"]))["TeardownInParallel"], teardown["TeardownInParallel"])
+        self.assertEqual(set(json.loads(strip(branch["States"]))), set(teardown) - {"Prepare"})
 
     def test_polling_kinds_are_those_the_status_lambda_knows(self):
         d = self.definitions["provision.asl.json"]
@@ -178,12 +204,8 @@ class StateMachineTests(unittest.TestCase):
 
     def test_the_database_branch_does_not_wait_for_the_network(self):
         d = self.definitions["provision.asl.json"]
-        parallel = [s for _, s, _ in walk_states(d["States"]) if s["Type"] == "Parallel"]
-        self.assertEqual(len(parallel), 1)
-        starts = [b["StartAt"] for b in parallel[0]["Branches"]]
-        self.assertIn("CreateDatabase", starts)
-        self.assertIn("CreateResourceGateway", starts)
-
+        starts = [[b["StartAt"] for b in s["Branches"]] for _, s, _ in walk_states(d["States"]) if s["Type"] == "Parallel"]
+        self.assertIn(["CreateDatabase", "CreateResourceGateway", "CreateClientAccess"], starts)
 
 if __name__ == "__main__":
     unittest.main()

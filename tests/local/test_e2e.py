@@ -194,6 +194,7 @@ class ProvisionEndToEnd(unittest.TestCase):
             tags = self.lattice.list_tags_for_resource(resourceArn=arn)["tags"]
             self.assertEqual(tags.get(DEPLOYMENT_TAG), "orders", arn)
             self.assertEqual(tags.get("team"), "payments", arn)
+            self.assertTrue(tags.get("lattice-db-access:execution", "").startswith("first-"), arn)
 
     def test_polling_loops_really_looped(self):
         ops = Counter(c["op"] for c in self.calls_after_first)
