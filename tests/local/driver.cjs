@@ -48,9 +48,14 @@ function parseArgs(argv) {
     else if (a === '--retry-ms') out.retryMs = Number(next());
     else if (a === '--quiet') out.quiet = true;
     else if (a === '--execution-name') out.executionName = next();
+    else if (a === '--timeout-after-success') out.timeoutAfterSuccess = next();
+    else if (a === '--invoke') out.invoke = next();
+    else if (a === '--events') out.events = next();
+    else if (a === '--repeat') out.repeat = Number(next());
     else throw new Error(`unknown argument ${a}`);
   }
-  for (const k of ['definition', 'functions', 'input', 'binDir', 'logDir']) {
+  const required = out.invoke ? ['events', 'binDir', 'logDir'] : ['definition', 'functions', 'input', 'binDir', 'logDir'];
+  for (const k of required) {
     if (out[k] === undefined) throw new Error(`missing --${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`);
   }
   return out;
@@ -201,10 +206,39 @@ function describe(ev) {
   }
 }
 
+/** `--invoke <binary> --events <file>`: invoke one function with each event (×repeat), like an
+ * asynchronous EventBridge delivery would, and report each result and its latency. */
+async function invokeMode(args, region) {
+  const fn = new LocalFunction(args.invoke, path.join(args.binDir, args.invoke), args.logDir, region);
+  let events = JSON.parse(fs.readFileSync(args.events, 'utf8'));
+  if (!Array.isArray(events)) events = [events];
+  const results = [];
+  try {
+    await fn.start();
+    for (let r = 0; r < (args.repeat || 1); r++) {
+      for (const ev of events) {
+        const t0 = process.hrtime.bigint();
+        try {
+          const out = await fn.invoke(ev);
+          results.push({ ok: true, ms: Number(process.hrtime.bigint() - t0) / 1e6, output: out });
+        } catch (e) {
+          results.push({ ok: false, ms: Number(process.hrtime.bigint() - t0) / 1e6, errorType: e.name, errorMessage: e.message });
+        }
+      }
+    }
+  } finally {
+    fn.stop();
+  }
+  // A file, not stdout: process.exit() would cut a large piped write short.
+  fs.writeFileSync(path.join(args.logDir, 'results.json'), JSON.stringify(results));
+  return 0;
+}
+
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const region = process.env.AWS_REGION || 'us-east-1';
   fs.mkdirSync(args.logDir, { recursive: true });
+  if (args.invoke) process.exit(await invokeMode(args, region));
 
   // Substitute ${Name} placeholders with ARNs of the functions, as sam deploy does.
   let text = fs.readFileSync(args.definition, 'utf8');
@@ -231,6 +265,13 @@ async function main() {
         }
         await fn.start();
         const payload = await fn.invoke(input.Payload);
+        if (args.timeoutAfterSuccess === name) {
+          // Simulates a Lambda that did its work but timed out before answering (once).
+          args.timeoutAfterSuccess = undefined;
+          const e = new Error(`Task timed out after 60.00 seconds (simulated after a successful ${name})`);
+          e.name = 'Sandbox.Timedout';
+          throw e;
+        }
         return { ExecutedVersion: '$LATEST', StatusCode: 200, Payload: payload };
       };
     }

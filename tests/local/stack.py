@@ -188,9 +188,25 @@ class LocalStack:
             GroupName="app", Description="an application in the client VPC", VpcId=client)["GroupId"]
         return ids
 
+    # ---- invoking one function (e.g. the failover handler, as EventBridge would)
+    def invoke(self, binary: str, events: list, repeat: int = 1, extra_env: dict | None = None,
+               name: str = "invoke") -> list[dict]:
+        run_dir = self.log_dir / name
+        run_dir.mkdir(parents=True, exist_ok=True)
+        events_file = run_dir / "events.json"
+        events_file.write_text(json.dumps(events))
+        cmd = [shutil.which("node") or "node", str(NODE_DRIVER), "--invoke", binary, "--events", str(events_file),
+               "--bin-dir", str(BIN_DIR), "--log-dir", str(run_dir), "--repeat", str(repeat)]
+        env = {**os.environ, **self.env(), **(extra_env or {}), "NODE_PATH": str(ROOT / "node_modules")}
+        done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise StackError(f"invoking {binary} failed: {done.stderr}")
+        return json.loads((run_dir / "results.json").read_text())
+
     # ---- running a state machine
     def run(self, input_doc: dict, definition: str = "statemachine/provision.asl.json",
-            name: str = "run", quiet: bool = False) -> tuple[int, dict | None, str, Path]:
+            name: str = "run", quiet: bool = False,
+            driver_args: list[str] | None = None) -> tuple[int, dict | None, str, Path]:
         """Run one execution; returns (exit code, output or None, stderr text, log dir)."""
         run_dir = self.log_dir / name
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -205,6 +221,7 @@ class LocalStack:
                "--execution-name", f"{name}-{int(time.time() * 1000)}"]
         if quiet:
             cmd.append("--quiet")
+        cmd += driver_args or []
         env = {**os.environ, **self.env(), "NODE_PATH": str(ROOT / "node_modules")}
         err_lines = []
         with subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
