@@ -30,6 +30,16 @@ def main() -> int:
             print(json.dumps({k: out[k] for k in ("dnsName", "port", "secretArn")}, indent=2))
             print(f"\nfull output in {run_dir}/output.json; logs in {stack.log_dir}", file=sys.stderr)
             (run_dir / "output.json").write_text(json.dumps(out, indent=2))
+
+            print("\n==> failover: Multi-AZ failover of orders-db, RDS-EVENT-0049 delivered to the failover Lambda", file=sys.stderr)
+            stack.client("rds").reboot_db_instance(DBInstanceIdentifier="orders-db", ForceFailover=True)
+            from test_failover import event  # noqa: E402  (the AWS-documented event shape)
+            [res] = stack.invoke("failover", [event("instance-failover-completed-0049.json", "orders-db")], name="failover")
+            if not res["ok"]:
+                print(f"failover handler failed: {res['errorType']}: {res['errorMessage']}", file=sys.stderr)
+                return 1
+            for r in res["output"]["results"]:
+                print(f"    {r['resourceConfigurationId']} ({r['mode']}): {r['outcome']} - {r['reason']}", file=sys.stderr)
     except StackError as e:
         print(f"local run failed: {e}", file=sys.stderr)
         return 1
