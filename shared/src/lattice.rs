@@ -31,6 +31,32 @@ pub async fn is_ours(client: &Client, arn: &str, deployment: &str) -> Result<boo
     }))
 }
 
+/// Where the resource at `arn` stands for `owner` (teardowns).
+pub async fn ownership(
+    client: &Client,
+    arn: &str,
+    owner: &tags::Owner,
+) -> Result<tags::Ownership, StepError> {
+    let out = client
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .aws("vpc-lattice:ListTagsForResource")?;
+    Ok(owner.ownership(
+        out.tags()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    ))
+}
+
+/// Is the resource at `arn` ours to delete (deployment tag, and the execution
+/// tag when `owner` names an execution)?
+pub async fn owned_by(client: &Client, arn: &str, owner: &tags::Owner) -> Result<bool, StepError> {
+    Ok(ownership(client, arn, owner).await? == tags::Ownership::Owned)
+}
+
 /// Adopt `arn` if it is ours, else explain the name clash.
 pub async fn adopt(
     client: &Client,
@@ -47,5 +73,45 @@ pub async fn adopt(
             "{kind} `{name}` ({arn}) exists but was not created by deployment `{deployment}`; \
              delete it or choose another deployment name"
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_vpclattice::operation::list_tags_for_resource::ListTagsForResourceOutput;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    const ARN: &str =
+        "arn:aws:vpc-lattice:us-east-1:123456789012:resourcegateway/rgw-0123456789abcdefg";
+
+    #[tokio::test]
+    async fn owned_by_reads_the_deployment_and_execution_tags() {
+        let tags = mock!(Client::list_tags_for_resource)
+            .match_requests(|r| r.resource_arn() == Some(ARN))
+            .then_output(|| {
+                ListTagsForResourceOutput::builder()
+                    .tags(tags::DEPLOYMENT, "orders")
+                    .tags(tags::EXECUTION, "run-1")
+                    .build()
+            });
+        let client = mock_client!(aws_sdk_vpclattice, RuleMode::MatchAny, [&tags]);
+        let owner = |e: Option<&str>| tags::Owner::new("orders", e.map(str::to_string));
+        assert!(owned_by(&client, ARN, &owner(None)).await.unwrap());
+        assert!(owned_by(&client, ARN, &owner(Some("run-1"))).await.unwrap());
+        assert!(!owned_by(&client, ARN, &owner(Some("run-2"))).await.unwrap());
+        assert_eq!(
+            ownership(&client, ARN, &owner(Some("run-2")))
+                .await
+                .unwrap(),
+            tags::Ownership::OtherExecution
+        );
+        assert_eq!(
+            ownership(&client, ARN, &tags::Owner::new("billing", None))
+                .await
+                .unwrap(),
+            tags::Ownership::Foreign
+        );
+        assert_eq!(tags.num_calls(), 5);
     }
 }

@@ -8,6 +8,7 @@ pub mod plan;
 pub mod poll;
 pub mod runtime;
 pub mod tags;
+pub mod teardown;
 
 pub use error::{SdkResultExt, StepError};
 pub use plan::Ctx;

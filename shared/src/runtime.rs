@@ -13,10 +13,17 @@ use crate::error::StepError;
 
 /// The deployment name, wherever this payload carries it (for log context).
 pub fn deployment_of(v: &Value) -> &str {
-    [&v["plan"]["name"], &v["ctx"]["plan"]["name"], &v["name"]]
-        .into_iter()
-        .find_map(|x| x.as_str())
-        .unwrap_or("-")
+    [
+        &v["plan"]["name"],
+        &v["ctx"]["plan"]["name"],
+        &v["name"],
+        // The teardown state: a hand-written request, or the provisioning output.
+        &v["request"]["name"],
+        &v["request"]["deployment"],
+    ]
+    .into_iter()
+    .find_map(|x| x.as_str())
+    .unwrap_or("-")
 }
 
 /// Parse the payload, run `handler`, and report the outcome.
@@ -201,6 +208,8 @@ mod tests {
             deployment_of(&json!({"kind": "x", "ctx": {"plan": {"name": "c"}}})),
             "c"
         );
+        assert_eq!(deployment_of(&json!({"request": {"name": "d"}})), "d");
+        assert_eq!(deployment_of(&json!({"request": {"deployment": "e"}})), "e");
         assert_eq!(deployment_of(&json!({})), "-");
     }
 }

@@ -82,9 +82,94 @@ pub fn is_ours<'a>(mut tags: impl Iterator<Item = (&'a str, &'a str)>, name: &st
     tags.any(|(k, v)| k == DEPLOYMENT && v == name)
 }
 
+/// Whose resources a teardown deletes: the deployment's, and with `execution`
+/// only those that execution created (a failed execution's rollback).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Owner {
+    pub deployment: String,
+    pub execution: Option<String>,
+}
+
+/// How a resource relates to an [`Owner`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ownership {
+    /// Ours to delete: the deployment's, and the execution's when one is named.
+    Owned,
+    /// The deployment's, created by another execution (or before executions
+    /// were tagged): a rollback leaves it alone.
+    OtherExecution,
+    /// Not the deployment's at all.
+    Foreign,
+}
+
+impl Owner {
+    pub fn new(deployment: impl Into<String>, execution: Option<String>) -> Self {
+        Self {
+            deployment: deployment.into(),
+            execution,
+        }
+    }
+
+    /// Where a resource with `tags` stands.
+    pub fn ownership<'a>(&self, tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> Ownership {
+        let (mut deployment, mut execution) = (false, None);
+        for (k, v) in tags {
+            if k == DEPLOYMENT && v == self.deployment {
+                deployment = true;
+            } else if k == EXECUTION {
+                execution = Some(v);
+            }
+        }
+        match (&self.execution, deployment) {
+            (_, false) => Ownership::Foreign,
+            (None, true) => Ownership::Owned,
+            (Some(wanted), true) if execution == Some(wanted.as_str()) => Ownership::Owned,
+            (Some(_), true) => Ownership::OtherExecution,
+        }
+    }
+
+    /// Is a resource with `tags` ours to delete?
+    pub fn owns<'a>(&self, tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> bool {
+        self.ownership(tags) == Ownership::Owned
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_owner_with_an_execution_owns_only_what_that_execution_created() {
+        let tagged = |pairs: &[(&'static str, &'static str)]| pairs.to_vec();
+        let run1 = tagged(&[(DEPLOYMENT, "orders"), (EXECUTION, "run-1"), ("team", "x")]);
+        let run2 = tagged(&[(EXECUTION, "run-2"), (DEPLOYMENT, "orders")]);
+        let untagged = tagged(&[(DEPLOYMENT, "orders")]);
+        let billing = tagged(&[(DEPLOYMENT, "billing"), (EXECUTION, "run-1")]);
+
+        let all = Owner::new("orders", None);
+        assert!(all.owns(run1.iter().copied()));
+        assert!(all.owns(run2.iter().copied()));
+        assert!(all.owns(untagged.iter().copied()));
+        assert_eq!(all.ownership(billing.iter().copied()), Ownership::Foreign);
+        assert!(!all.owns(std::iter::empty()));
+
+        let rollback = Owner::new("orders", Some("run-1".into()));
+        assert_eq!(rollback.ownership(run1.iter().copied()), Ownership::Owned);
+        assert_eq!(
+            rollback.ownership(run2.iter().copied()),
+            Ownership::OtherExecution
+        );
+        assert_eq!(
+            rollback.ownership(untagged.iter().copied()),
+            Ownership::OtherExecution
+        );
+        // Another deployment's resource of a same-named execution is still not ours.
+        assert_eq!(
+            rollback.ownership(billing.iter().copied()),
+            Ownership::Foreign
+        );
+        assert!(!rollback.owns(run2.iter().copied()));
+    }
 
     #[test]
     fn ours_only_with_our_deployment_tag() {

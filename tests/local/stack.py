@@ -62,6 +62,24 @@ def function_substitutions(template: Path = ROOT / "template.yaml") -> dict[str,
     return out
 
 
+def _items(state, key):
+    """Entries of a collection in the emulator's state dump, whatever the nesting (per region)."""
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k == key:
+                    found.extend(v.values() if isinstance(v, dict) else v)
+                else:
+                    walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+    walk(state)
+    return found
+
+
 class LocalStack:
     """Starts moto and the emulator; stops both (and nothing else) on exit."""
 
@@ -158,6 +176,33 @@ class LocalStack:
         with urllib.request.urlopen(req, timeout=10) as r:
             text = r.read().decode()
         return json.loads(text) if text else None
+
+    def inventory(self) -> dict[str, list[str]]:
+        """Every resource in moto and the emulator that a run could create, by id or name."""
+        ec2, rds, logs, lattice = (self.client(s) for s in ("ec2", "rds", "logs", "vpc-lattice"))
+        secrets = self.client("secretsmanager")
+        state = self.emu("state")
+        inv = {
+            "securityGroups": sorted(g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]),
+            "dbInstances": sorted(d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]),
+            "dbClusters": sorted(d["DBClusterIdentifier"] for d in rds.describe_db_clusters()["DBClusters"]),
+            "dbSubnetGroups": sorted(g["DBSubnetGroupName"] for g in rds.describe_db_subnet_groups()["DBSubnetGroups"]),
+            "logGroups": sorted(g["logGroupName"] for g in logs.describe_log_groups()["logGroups"]),
+            "secrets": sorted(s["ARN"] for s in secrets.list_secrets()["SecretList"]),
+            "serviceNetworks": sorted(x["id"] for x in lattice.list_service_networks()["items"]),
+            "vpcAssociations": sorted(x["id"] for x in lattice.list_service_network_vpc_associations()["items"]),
+            "resourceGateways": sorted(x["id"] for x in lattice.list_resource_gateways()["items"]),
+            "resourceConfigurations": sorted(x["id"] for x in lattice.list_resource_configurations()["items"]),
+            "resourceAssociations": sorted(x["id"] for x in lattice.list_service_network_resource_associations()["items"]),
+            "dashboards": sorted(d["DashboardName"] for d in _items(state, "dashboards")),
+            "alarms": sorted(a["AlarmName"] for a in _items(state, "alarms")),
+        }
+        return inv
+
+    def reset(self) -> None:
+        """Empty moto and the emulator (between runs in one stack)."""
+        urllib.request.urlopen(urllib.request.Request(self.moto_url + "/moto-api/reset", method="POST"), timeout=10)
+        self.emu("reset", {})
 
     # ---- the recipe's prerequisites
     def create_prerequisites(self) -> dict[str, str]:

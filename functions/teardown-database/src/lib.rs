@@ -10,10 +10,14 @@
 //!
 //! `keepDatabase` keeps all of this as it is. Each call starts what is allowed
 //! now and reports what remains (RDS deletes take minutes).
+//!
+//! With `onlyExecution`, only what that execution created (its execution tag)
+//! is deleted: a database of the deployment made by another execution stays
+//! (with its subnet group), though the Aurora instances that execution added
+//! to it go; our security group leaves an adopted database only when that
+//! execution created the group.
 
-mod contract;
-
-pub use contract::{Previous, TeardownInput, TeardownOut};
+pub use shared::teardown::{Previous, TeardownInput, TeardownOut};
 
 use std::time::SystemTime;
 
@@ -21,10 +25,11 @@ use aws_sdk_ec2::Client as Ec2;
 use aws_sdk_rds::error::ProvideErrorMetadata;
 use aws_sdk_rds::types::{DbCluster, DbInstance, Filter, Tag, VpcSecurityGroupMembership};
 use aws_sdk_rds::Client as Rds;
-use contract::{settle, Outcome, Progress};
 use shared::error::error_code;
 use shared::plan::Names;
 use shared::poll::Policy;
+use shared::tags::{Owner, Ownership};
+use shared::teardown::{settle, Outcome, Progress};
 use shared::{SdkResultExt, StepError};
 
 pub const COMPONENT: &str = "teardown-database";
@@ -65,6 +70,16 @@ enum State {
     Busy,
 }
 
+/// What is left of a resource after one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Left {
+    Gone,
+    /// Still there, on its way or waiting: reported.
+    Waiting,
+    /// Another execution's (or held by one): left as it is, not reported.
+    Kept,
+}
+
 fn state(status: &str) -> State {
     if status == "available" {
         State::Ready
@@ -97,20 +112,38 @@ async fn handle_at(
     }
     let stamp = stamp(now)?;
     let id = names.db_identifier.as_str();
+    let owner = input.owner();
 
-    let mut ours_left = false;
+    // What is left of the deployment's database: ours (waited for) or another execution's.
+    let mut left = Vec::new();
     if let Some(i) = describe_instance(rds, id).await? {
-        if ours(i.tag_list(), &input.name) && i.db_cluster_identifier().is_none() {
-            ours_left |= delete_instance(rds, &input, &mut p, &i, &stamp).await?;
+        if i.db_cluster_identifier().is_none() {
+            match ownership(i.tag_list(), &owner) {
+                Ownership::Owned => {
+                    left.push(delete_instance(rds, &input, &mut p, &i, &stamp).await?)
+                }
+                Ownership::OtherExecution => {
+                    tracing::info!(db_instance = id, "created by another execution: left alone");
+                    left.push(Left::Kept);
+                }
+                Ownership::Foreign => {}
+            }
         }
     }
     if let Some(c) = describe_cluster(rds, id).await? {
-        if ours(c.tag_list(), &input.name) {
-            ours_left |= delete_cluster(rds, &input, &mut p, &c, &stamp).await?;
+        match ownership(c.tag_list(), &owner) {
+            Ownership::Owned => left.push(delete_cluster(rds, &input, &mut p, &c, &stamp).await?),
+            Ownership::OtherExecution => {
+                // The instances this execution added to it still go.
+                members(rds, &input, &mut p, id, false).await?;
+                tracing::info!(db_cluster = id, "created by another execution: left alone");
+                left.push(Left::Kept);
+            }
+            Ownership::Foreign => {}
         }
     }
     detach_from_adopted(rds, ec2, &input, &names, &mut p).await?;
-    delete_subnet_group(rds, &input, &names, ours_left, &mut p).await?;
+    delete_subnet_group(rds, &input, &names, &left, &mut p).await?;
     Ok(p.finish(COMPONENT, Policy::DATABASE, input.attempt()))
 }
 
@@ -126,11 +159,8 @@ fn snapshot_id(id: &str, stamp: &str) -> String {
     format!("{id}-final-{stamp}")
 }
 
-fn ours(tags: &[Tag], deployment: &str) -> bool {
-    shared::tags::is_ours(
-        tags.iter().filter_map(|t| Some((t.key()?, t.value()?))),
-        deployment,
-    )
+fn ownership(tags: &[Tag], owner: &Owner) -> Ownership {
+    owner.ownership(tags.iter().filter_map(|t| Some((t.key()?, t.value()?))))
 }
 
 /// A refusal: in a stuck state it needs a human, otherwise it is a wait.
@@ -192,19 +222,19 @@ fn conflict(operation: &str, message: String) -> StepError {
 
 // ---- an instance we created ----
 
-/// True while the instance exists.
+/// What is left of the instance.
 async fn delete_instance(
     rds: &Rds,
     input: &TeardownInput,
     p: &mut Progress,
     i: &DbInstance,
     stamp: &str,
-) -> Result<bool, StepError> {
+) -> Result<Left, StepError> {
     let id = i.db_instance_identifier().unwrap_or_default();
     let status = i.db_instance_status().unwrap_or("unknown");
     if state(status) == State::Busy {
         p.wait(INSTANCE, id, status);
-        return Ok(true);
+        return Ok(Left::Waiting);
     }
     if !input.skip_final_snapshot && NO_SNAPSHOT.contains(&status) {
         p.fail(format!(
@@ -212,7 +242,7 @@ async fn delete_instance(
              the teardown again with \"skipFinalSnapshot\": true to delete it without one"
         ));
         p.wait(INSTANCE, id, status);
-        return Ok(true);
+        return Ok(Left::Waiting);
     }
     if i.deletion_protection() == Some(true) {
         let modified = settle(
@@ -229,10 +259,10 @@ async fn delete_instance(
             Outcome::Done(()) => {
                 tracing::info!(db_instance = id, "turned deletion protection off")
             }
-            Outcome::Gone => return Ok(false),
+            Outcome::Gone => return Ok(Left::Gone),
             Outcome::Refused(m) => {
                 refused(p, INSTANCE, id, status, "ModifyDBInstance", &m);
-                return Ok(true);
+                return Ok(Left::Waiting);
             }
         }
     }
@@ -250,46 +280,49 @@ async fn delete_instance(
             tracing::info!(db_instance = id, final_snapshot = ?snapshot, "deleting DB instance");
             p.deleted(id);
             p.wait(INSTANCE, id, "deleting");
-            Ok(true)
+            Ok(Left::Waiting)
         }
-        Outcome::Gone => Ok(false),
+        Outcome::Gone => Ok(Left::Gone),
         Outcome::Refused(m) => {
             refused(p, INSTANCE, id, status, "DeleteDBInstance", &m);
-            Ok(true)
+            Ok(Left::Waiting)
         }
     }
 }
 
 // ---- an Aurora cluster we created ----
 
-/// True while the cluster exists.
+/// What is left of the cluster.
 async fn delete_cluster(
     rds: &Rds,
     input: &TeardownInput,
     p: &mut Progress,
     c: &DbCluster,
     stamp: &str,
-) -> Result<bool, StepError> {
+) -> Result<Left, StepError> {
     let id = c.db_cluster_identifier().unwrap_or_default();
     let status = c.status().unwrap_or("unknown");
 
-    let mut members = 0;
-    for i in cluster_instances(rds, id).await? {
-        if delete_cluster_instance(rds, input, p, &i).await? {
-            members += 1;
-        }
+    let (waiting, kept) = members(rds, input, p, id, true).await?;
+    if kept > 0 {
+        tracing::info!(
+            db_cluster = id,
+            kept,
+            "instances of another execution keep the cluster: left alone"
+        );
+        return Ok(Left::Kept);
     }
-    if members > 0 {
+    if waiting > 0 {
         p.wait(
             CLUSTER,
             id,
-            format!("{status} (waits for {members} instance(s) to go)"),
+            format!("{status} (waits for {waiting} instance(s) to go)"),
         );
-        return Ok(true);
+        return Ok(Left::Waiting);
     }
     if state(status) == State::Busy {
         p.wait(CLUSTER, id, status);
-        return Ok(true);
+        return Ok(Left::Waiting);
     }
     if c.deletion_protection() == Some(true) {
         let modified = settle(
@@ -304,10 +337,10 @@ async fn delete_cluster(
         )?;
         match modified {
             Outcome::Done(()) => tracing::info!(db_cluster = id, "turned deletion protection off"),
-            Outcome::Gone => return Ok(false),
+            Outcome::Gone => return Ok(Left::Gone),
             Outcome::Refused(m) => {
                 refused(p, CLUSTER, id, status, "ModifyDBCluster", &m);
-                return Ok(true);
+                return Ok(Left::Waiting);
             }
         }
     }
@@ -325,37 +358,66 @@ async fn delete_cluster(
             tracing::info!(db_cluster = id, final_snapshot = ?snapshot, "deleting DB cluster");
             p.deleted(id);
             p.wait(CLUSTER, id, "deleting");
-            Ok(true)
+            Ok(Left::Waiting)
         }
-        Outcome::Gone => Ok(false),
+        Outcome::Gone => Ok(Left::Gone),
         Outcome::Refused(m) => {
             refused(p, CLUSTER, id, status, "DeleteDBCluster", &m);
-            Ok(true)
+            Ok(Left::Waiting)
         }
     }
 }
 
-/// One instance of our cluster (snapshots are the cluster's); true while it exists.
+/// The instances of the deployment's cluster `cluster`: ours go. Counts those
+/// still there, as (waited for, kept). `deleting`: the cluster goes too, so
+/// an instance that is not the deployment's blocks it.
+async fn members(
+    rds: &Rds,
+    input: &TeardownInput,
+    p: &mut Progress,
+    cluster: &str,
+    deleting: bool,
+) -> Result<(usize, usize), StepError> {
+    let (mut waiting, mut kept) = (0, 0);
+    for i in cluster_instances(rds, cluster).await? {
+        match delete_cluster_instance(rds, input, p, &i, deleting).await? {
+            Left::Gone => {}
+            Left::Waiting => waiting += 1,
+            Left::Kept => kept += 1,
+        }
+    }
+    Ok((waiting, kept))
+}
+
+/// One instance of the deployment's cluster (snapshots are the cluster's).
 async fn delete_cluster_instance(
     rds: &Rds,
     input: &TeardownInput,
     p: &mut Progress,
     i: &DbInstance,
-) -> Result<bool, StepError> {
+    cluster_deleting: bool,
+) -> Result<Left, StepError> {
     let id = i.db_instance_identifier().unwrap_or_default();
     let status = i.db_instance_status().unwrap_or("unknown");
-    if !ours(i.tag_list(), &input.name) {
-        p.fail(format!(
-            "DB instance {id} in the deployment's cluster was not created by deployment `{}`, \
-             so it is never deleted here; delete it yourself, then run the teardown again",
-            input.name
-        ));
-        p.wait(INSTANCE, id, status);
-        return Ok(true);
+    match ownership(i.tag_list(), &input.owner()) {
+        Ownership::Owned => {}
+        Ownership::Foreign if cluster_deleting => {
+            p.fail(format!(
+                "DB instance {id} in the deployment's cluster was not created by deployment `{}`, \
+                 so it is never deleted here; delete it yourself, then run the teardown again",
+                input.name
+            ));
+            p.wait(INSTANCE, id, status);
+            return Ok(Left::Waiting);
+        }
+        Ownership::Foreign | Ownership::OtherExecution => {
+            tracing::info!(db_instance = id, "not this execution's: left alone");
+            return Ok(Left::Kept);
+        }
     }
     if state(status) == State::Busy {
         p.wait(INSTANCE, id, status);
-        return Ok(true);
+        return Ok(Left::Waiting);
     }
     let deleted = rds
         .delete_db_instance()
@@ -367,12 +429,12 @@ async fn delete_cluster_instance(
             tracing::info!(db_instance = id, "deleting DB cluster instance");
             p.deleted(id);
             p.wait(INSTANCE, id, "deleting");
-            Ok(true)
+            Ok(Left::Waiting)
         }
-        Outcome::Gone => Ok(false),
+        Outcome::Gone => Ok(Left::Gone),
         Outcome::Refused(m) => {
             refused(p, INSTANCE, id, status, "DeleteDBInstance", &m);
-            Ok(true)
+            Ok(Left::Waiting)
         }
     }
 }
@@ -386,13 +448,17 @@ async fn detach_from_adopted(
     names: &Names,
     p: &mut Progress,
 ) -> Result<(), StepError> {
-    let groups = our_db_security_groups(ec2, &names.db_security_group, &input.name).await?;
+    let owner = input.owner();
+    // With onlyExecution: only when that execution created the group.
+    let groups = our_db_security_groups(ec2, &names.db_security_group, &owner).await?;
     if groups.is_empty() {
         return Ok(());
     }
+    // Adopted = not the deployment's (whichever execution made it).
+    let adopted = |tags: &[Tag]| ownership(tags, &owner) == Ownership::Foreign;
     for i in all_instances(rds).await? {
         // A cluster's instances show the cluster's groups: handled with the cluster.
-        if i.db_cluster_identifier().is_some() || ours(i.tag_list(), &input.name) {
+        if i.db_cluster_identifier().is_some() || !adopted(i.tag_list()) {
             continue;
         }
         let id = i.db_instance_identifier().unwrap_or_default();
@@ -414,7 +480,7 @@ async fn detach_from_adopted(
         detached(p, INSTANCE, id, status, "ModifyDBInstance", result);
     }
     for c in all_clusters(rds).await? {
-        if ours(c.tag_list(), &input.name) {
+        if !adopted(c.tag_list()) {
             continue;
         }
         let id = c.db_cluster_identifier().unwrap_or_default();
@@ -509,39 +575,37 @@ fn detached(
     }
 }
 
-/// Our DB security groups (any VPC), by name and deployment tag.
+/// Our DB security groups (any VPC), by name and deployment tag (and
+/// execution tag, with onlyExecution).
 async fn our_db_security_groups(
     ec2: &Ec2,
     group_name: &str,
-    deployment: &str,
+    owner: &Owner,
 ) -> Result<Vec<String>, StepError> {
     use aws_sdk_ec2::types::Filter as Ec2Filter;
+    let filter = |name: String, value: &str| Ec2Filter::builder().name(name).values(value).build();
+    let mut filters = vec![
+        filter("group-name".into(), group_name),
+        filter(
+            format!("tag:{}", shared::tags::DEPLOYMENT),
+            &owner.deployment,
+        ),
+    ];
+    if let Some(e) = &owner.execution {
+        filters.push(filter(format!("tag:{}", shared::tags::EXECUTION), e));
+    }
     let mut ids = Vec::new();
     let mut token = None;
     loop {
         let page = ec2
             .describe_security_groups()
-            .filters(
-                Ec2Filter::builder()
-                    .name("group-name")
-                    .values(group_name)
-                    .build(),
-            )
-            .filters(
-                Ec2Filter::builder()
-                    .name(format!("tag:{}", shared::tags::DEPLOYMENT))
-                    .values(deployment)
-                    .build(),
-            )
+            .set_filters(Some(filters.clone()))
             .set_next_token(token)
             .send()
             .await
             .aws("ec2:DescribeSecurityGroups")?;
         for g in page.security_groups() {
-            let tagged = shared::tags::is_ours(
-                g.tags().iter().filter_map(|t| Some((t.key()?, t.value()?))),
-                deployment,
-            );
+            let tagged = owner.owns(g.tags().iter().filter_map(|t| Some((t.key()?, t.value()?))));
             if let (true, Some(id)) = (tagged, g.group_id()) {
                 ids.push(id.to_string());
             }
@@ -559,7 +623,7 @@ async fn delete_subnet_group(
     rds: &Rds,
     input: &TeardownInput,
     names: &Names,
-    database_left: bool,
+    database: &[Left],
     p: &mut Progress,
 ) -> Result<(), StepError> {
     let name = names.db_subnet_group.as_str();
@@ -587,15 +651,22 @@ async fn delete_subnet_group(
         Err(StepError::NotFound { .. }) => return Ok(()),
         Err(e) => return Err(e),
     };
-    if !ours(tags.tag_list(), &input.name) {
+    if ownership(tags.tag_list(), &input.owner()) != Ownership::Owned {
         tracing::warn!(
             db_subnet_group = name,
-            "DB subnet group with our name was not created by this deployment: left alone"
+            "DB subnet group with our name was not created by this deployment (or execution): left alone"
         );
         return Ok(());
     }
-    if database_left {
+    if database.contains(&Left::Waiting) {
         p.wait(SUBNET_GROUP, name, "in use (waits for the database to go)");
+        return Ok(());
+    }
+    if database.contains(&Left::Kept) {
+        tracing::info!(
+            db_subnet_group = name,
+            "the database of another execution uses it: left alone"
+        );
         return Ok(());
     }
     let result = match rds
@@ -1390,6 +1461,197 @@ mod tests {
         .await
         .unwrap();
         assert_eq!((out.state, out.attempt), (PollState::TimedOut, max));
+    }
+
+    // ---- onlyExecution ----
+
+    fn execution_tag(execution: &str) -> Tag {
+        Tag::builder()
+            .key(shared::tags::EXECUTION)
+            .value(execution)
+            .build()
+    }
+
+    /// An instance of the deployment created by `execution`.
+    fn instance_by(id: &str, execution: &str) -> DbInstance {
+        DbInstance::builder()
+            .db_instance_identifier(id)
+            .db_instance_status("available")
+            .deletion_protection(false)
+            .vpc_security_groups(sg(DB_SG))
+            .tag_list(tag("orders"))
+            .tag_list(execution_tag(execution))
+            .build()
+    }
+
+    fn rollback_of(execution: &str) -> TeardownInput {
+        TeardownInput {
+            only_execution: Some(execution.into()),
+            skip_final_snapshot: true,
+            ..input()
+        }
+    }
+
+    /// The subnet group was created by `execution`.
+    fn subnet_group_by(m: Mocks, execution: &'static str) -> Mocks {
+        let mut m = m.with_subnet_group();
+        m.subnet_tags = mock!(Rds::list_tags_for_resource)
+            .match_requests(|r| r.resource_name() == Some(GROUP_ARN))
+            .then_output(move || {
+                ListTagsForResourceOutput::builder()
+                    .tag_list(tag("orders"))
+                    .tag_list(execution_tag(execution))
+                    .build()
+            });
+        m
+    }
+
+    #[tokio::test]
+    async fn only_execution_leaves_a_database_another_execution_created() {
+        let m = subnet_group_by(
+            Mocks::new().with_instance(instance_by("orders-db", "run-1")),
+            "run-1",
+        );
+        let (rds, ec2) = m.clients();
+        let out = handle_at(&rds, &ec2, rollback_of("run-2"), now())
+            .await
+            .unwrap();
+        // Neither the database nor its subnet group, and nothing is waited for.
+        assert!(m.calls().is_empty(), "{:?}", m.calls());
+        assert_eq!(m.subnet_tags.num_calls(), 1, "ownership was checked");
+        assert_eq!(out.state, PollState::Ready);
+        assert!(out.waiting.is_empty() && out.deleted.is_empty());
+
+        // A subnet group of run-2 under run-1's database stays too (the database uses it).
+        let m = subnet_group_by(
+            Mocks::new().with_instance(instance_by("orders-db", "run-1")),
+            "run-2",
+        );
+        let (rds, ec2) = m.clients();
+        let out = handle_at(&rds, &ec2, rollback_of("run-2"), now())
+            .await
+            .unwrap();
+        assert!(m.calls().is_empty(), "{:?}", m.calls());
+        assert_eq!(out.state, PollState::Ready);
+    }
+
+    #[tokio::test]
+    async fn only_execution_deletes_the_database_that_execution_created() {
+        let m = subnet_group_by(
+            Mocks::new().with_instance(instance_by("orders-db", "run-2")),
+            "run-2",
+        );
+        let (rds, ec2) = m.clients();
+        let out = handle_at(&rds, &ec2, rollback_of("run-2"), now())
+            .await
+            .unwrap();
+        assert_eq!(m.calls(), ["delete orders-db"]);
+        assert_eq!(
+            out.waiting,
+            [
+                "DB instance orders-db is deleting",
+                "DB subnet group orders-db-subnets is in use (waits for the database to go)"
+            ]
+        );
+
+        // Once it is gone, its subnet group goes.
+        let m = subnet_group_by(Mocks::new(), "run-2");
+        let (rds, ec2) = m.clients();
+        let out = handle_at(&rds, &ec2, rollback_of("run-2"), now())
+            .await
+            .unwrap();
+        assert_eq!(m.calls(), ["delete orders-db-subnets"]);
+        assert_eq!(out.state, PollState::Ready);
+    }
+
+    #[tokio::test]
+    async fn only_execution_deletes_the_aurora_instances_it_added_to_an_older_cluster() {
+        let mut m = Mocks::new();
+        m.cluster = mock!(Rds::describe_db_clusters)
+            .match_requests(|r| r.db_cluster_identifier() == Some("orders-db"))
+            .then_output(|| {
+                DescribeDbClustersOutput::builder()
+                    .db_clusters(
+                        DbCluster::builder()
+                            .db_cluster_identifier("orders-db")
+                            .status("available")
+                            .tag_list(tag("orders"))
+                            .tag_list(execution_tag("run-1"))
+                            .build(),
+                    )
+                    .build()
+            });
+        m.members = mock!(Rds::describe_db_instances)
+            .match_requests(|r| !r.filters().is_empty())
+            .then_output(|| {
+                DescribeDbInstancesOutput::builder()
+                    .db_instances(instance_by("orders-db-1", "run-1"))
+                    .db_instances(instance_by("orders-db-2", "run-2"))
+                    .build()
+            });
+        let m = subnet_group_by(m, "run-1");
+        let (rds, ec2) = m.clients();
+        let out = handle_at(&rds, &ec2, rollback_of("run-2"), now())
+            .await
+            .unwrap();
+        assert_eq!(m.calls(), ["delete orders-db-2"]);
+        assert_eq!(m.delete_cluster.num_calls(), 0);
+        assert_eq!(out.deleted, ["orders-db-2"]);
+        // run-1's cluster and instance are not waited for.
+        assert_eq!(out.waiting, ["DB instance orders-db-2 is deleting"]);
+    }
+
+    #[tokio::test]
+    async fn only_execution_detaches_our_group_from_an_adopted_database_only_if_it_made_the_group()
+    {
+        let adopted = DbInstance::builder()
+            .db_instance_identifier("legacy-db")
+            .db_instance_status("available")
+            .vpc_security_groups(sg(THEIR_SG))
+            .vpc_security_groups(sg(DB_SG))
+            .build();
+        for (execution, detached) in [("run-1", 1), ("run-2", 0)] {
+            let mut m = Mocks::new();
+            // As if EC2 ignored the execution filter: the tags are checked here too.
+            m.groups = mock!(Ec2::describe_security_groups)
+                .match_requests(move |r| {
+                    r.filters().iter().any(|f| {
+                        f.name() == Some("tag:lattice-db-access:execution")
+                            && f.values() == [execution]
+                    }) && r.filters().iter().any(|f| {
+                        f.name() == Some("tag:lattice-db-access:deployment")
+                            && f.values() == ["orders"]
+                    })
+                })
+                .then_output(|| {
+                    let tag = |k: &str, v: &str| {
+                        aws_sdk_ec2::types::Tag::builder().key(k).value(v).build()
+                    };
+                    DescribeSecurityGroupsOutput::builder()
+                        .security_groups(
+                            SecurityGroup::builder()
+                                .group_id(DB_SG)
+                                .group_name("orders-database")
+                                .tags(tag(shared::tags::DEPLOYMENT, "orders"))
+                                .tags(tag(shared::tags::EXECUTION, "run-1"))
+                                .build(),
+                        )
+                        .build()
+                });
+            let adopted = adopted.clone();
+            m.scan_instances = mock!(Rds::describe_db_instances).then_output(move || {
+                DescribeDbInstancesOutput::builder()
+                    .db_instances(adopted.clone())
+                    .build()
+            });
+            let (rds, ec2) = m.clients();
+            let out = handle_at(&rds, &ec2, rollback_of(execution), now())
+                .await
+                .unwrap();
+            assert_eq!(m.groups.num_calls(), 1, "{execution}");
+            assert_eq!(m.modify_instance.num_calls(), detached, "{execution}");
+            assert_eq!(out.state, [PollState::Ready, PollState::Pending][detached]);
+        }
     }
 
     #[tokio::test]

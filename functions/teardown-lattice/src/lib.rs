@@ -10,19 +10,23 @@
 //! resource, never on a parent whose children still exist) and reports what
 //! is left. Only what carries our deployment tag is deleted; something else
 //! that blocks one of ours fails the teardown with an explanation.
+//!
+//! With `onlyExecution`, only what that execution created (its execution
+//! tag) is deleted. The deployment's other resources are left alone and not
+//! waited for; so is a parent of ours that one of them still uses. Children
+//! that execution added to an older parent still go.
 
-mod contract;
-
-pub use contract::{Previous, TeardownInput, TeardownOut};
+pub use shared::teardown::{Previous, TeardownInput, TeardownOut};
 
 use aws_sdk_vpclattice::types::{
     AccessLogSubscriptionSummary, ResourceConfigurationSummary, ResourceConfigurationType,
     ServiceNetworkResourceAssociationSummary, ServiceNetworkVpcAssociationSummary,
 };
 use aws_sdk_vpclattice::Client;
-use contract::{entry, settle, Outcome, Progress};
 use shared::error::names::RESOURCE_NOT_FOUND;
 use shared::poll::Policy;
+use shared::tags::{Owner, Ownership};
+use shared::teardown::{entry, settle, Outcome, Progress};
 use shared::{SdkResultExt, StepError};
 
 pub const COMPONENT: &str = "teardown-lattice";
@@ -62,17 +66,46 @@ struct Found {
     id: String,
     arn: String,
     status: String,
+    /// The deployment's, but another execution's (`onlyExecution`): never deleted.
+    keep: bool,
+}
+
+/// What is left of a resource after one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Left {
+    Gone,
+    /// Still there and reported: on its way, refused for now, or blocking.
+    Waiting,
+    /// Another execution's (or held by one): left as it is, not reported.
+    Kept,
+}
+
+/// The children still holding a parent.
+#[derive(Debug, Default, Clone, Copy)]
+struct Hold {
+    waiting: usize,
+    kept: usize,
+}
+
+impl Hold {
+    fn add(&mut self, left: Left) {
+        match left {
+            Left::Gone => {}
+            Left::Waiting => self.waiting += 1,
+            Left::Kept => self.kept += 1,
+        }
+    }
 }
 
 pub async fn handle(client: &Client, input: TeardownInput) -> Result<TeardownOut, StepError> {
     let names = input.names()?;
-    let deployment = input.name.as_str();
+    let owner = input.owner();
     let mut p = Progress::default();
 
     let sn = find_service_network(client, &names.service_network).await?;
-    let sn = ours_or_none(client, Kind::ServiceNetwork, sn, deployment).await?;
+    let sn = deployments(client, Kind::ServiceNetwork, sn, &owner).await?;
     let gateway = find_gateway(client, &names.resource_gateway).await?;
-    let gateway = ours_or_none(client, Kind::ResourceGateway, gateway, deployment).await?;
+    let gateway = deployments(client, Kind::ResourceGateway, gateway, &owner).await?;
     let configurations = list_configurations(client).await?;
     let rcfg = configurations
         .iter()
@@ -81,94 +114,173 @@ pub async fn handle(client: &Client, input: TeardownInput) -> Result<TeardownOut
             id: c.id().unwrap_or_default().into(),
             arn: c.arn().unwrap_or_default().into(),
             status: status_of(c.status()),
+            keep: false,
         });
-    let rcfg = ours_or_none(client, Kind::ResourceConfiguration, rcfg, deployment).await?;
+    let rcfg = deployments(client, Kind::ResourceConfiguration, rcfg, &owner).await?;
     let sn_id = sn.as_ref().map(|s| s.id.as_str());
     let rcfg_id = rcfg.as_ref().map(|r| r.id.as_str());
+    // Lattice makes child configurations (and their associations) for an ARN
+    // configuration; they go with it, so they stay while it is kept.
+    let rcfg_kept = rcfg.as_ref().is_some_and(|r| r.keep);
 
     // 1. Associations of our configuration (with any network) and of our network.
-    let mut holding_rcfg = 0;
-    let mut holding_sn = 0;
+    let mut holding_rcfg = Hold::default();
+    let mut holding_sn = Hold::default();
     for a in list_resource_associations(client, sn_id, rcfg_id).await? {
-        if resource_association(client, &input, &mut p, &a).await? {
-            holding_rcfg +=
-                usize::from(rcfg_id.is_some() && a.resource_configuration_id() == rcfg_id);
-            holding_sn += usize::from(sn_id.is_some() && a.service_network_id() == sn_id);
+        let of_rcfg = rcfg_id.is_some() && a.resource_configuration_id() == rcfg_id;
+        let of_sn = sn_id.is_some() && a.service_network_id() == sn_id;
+        // Does it keep something of ours from being deleted?
+        let blocks = (of_rcfg && !rcfg_kept) || (of_sn && sn.as_ref().is_some_and(|s| !s.keep));
+        let left =
+            resource_association(client, &input, &owner, &mut p, &a, blocks, rcfg_kept).await?;
+        if of_rcfg {
+            holding_rcfg.add(left);
+        }
+        if of_sn {
+            holding_sn.add(left);
         }
     }
 
     // 2. The configuration, once nothing associates it.
     let rcfg_left = match &rcfg {
         Some(r) => {
-            let blocked = (holding_rcfg > 0)
-                .then(|| format!("waits for {holding_rcfg} resource association(s) to go"));
-            converge(
+            parent(
                 client,
                 &input,
                 &mut p,
                 Kind::ResourceConfiguration,
                 r,
-                blocked,
+                holding_rcfg,
+                "resource association(s)",
             )
             .await?
         }
-        None => false,
+        None => Left::Gone,
     };
 
     // 3. The gateway, once no configuration uses it.
     if let Some(g) = &gateway {
-        let mut children = usize::from(rcfg_left);
-        for c in configurations
-            .iter()
-            .filter(|c| c.resource_gateway_id() == Some(g.id.as_str()))
-            .filter(|c| c.id() != rcfg_id)
-        {
-            children += 1;
-            other_configuration(&mut p, g, c);
+        let mut children = Hold::default();
+        children.add(rcfg_left);
+        if !g.keep {
+            for c in configurations
+                .iter()
+                .filter(|c| c.resource_gateway_id() == Some(g.id.as_str()))
+                .filter(|c| c.id() != rcfg_id)
+            {
+                children.add(other_configuration(&mut p, g, c, rcfg_kept));
+            }
         }
-        let blocked =
-            (children > 0).then(|| format!("waits for {children} resource configuration(s) to go"));
-        converge(client, &input, &mut p, Kind::ResourceGateway, g, blocked).await?;
+        parent(
+            client,
+            &input,
+            &mut p,
+            Kind::ResourceGateway,
+            g,
+            children,
+            "resource configuration(s)",
+        )
+        .await?;
     }
 
     // 4. The service network, once its subscriptions and associations are gone.
     if let Some(sn) = &sn {
         let mut left = holding_sn;
         for s in list_subscriptions(client, &sn.id).await? {
-            if access_log_subscription(client, &input, &mut p, &s).await? {
-                left += 1;
-            }
+            left.add(access_log_subscription(client, &input, &owner, &mut p, &s, !sn.keep).await?);
         }
         for a in list_vpc_associations(client, &sn.id).await? {
-            if vpc_association(client, &input, &mut p, &a).await? {
-                left += 1;
-            }
+            left.add(vpc_association(client, &input, &owner, &mut p, &a, !sn.keep).await?);
         }
-        let blocked = (left > 0).then(|| {
-            format!("waits for {left} association(s) or access-log subscription(s) to go")
-        });
         let sn = Found {
             status: "in use".into(),
             ..sn.clone()
         };
-        converge(client, &input, &mut p, Kind::ServiceNetwork, &sn, blocked).await?;
+        parent(
+            client,
+            &input,
+            &mut p,
+            Kind::ServiceNetwork,
+            &sn,
+            left,
+            "association(s) or access-log subscription(s)",
+        )
+        .await?;
     }
 
     Ok(p.finish(COMPONENT, Policy::LATTICE, input.attempt()))
 }
 
-/// One resource association; true while it still exists.
-async fn resource_association(
+/// A parent of ours: deleted once `hold` shows no child left (`children`
+/// names them in the waiting entry); kept while it, or a child of it, is
+/// another execution's.
+async fn parent(
     client: &Client,
     input: &TeardownInput,
     p: &mut Progress,
+    kind: Kind,
+    r: &Found,
+    hold: Hold,
+    children: &str,
+) -> Result<Left, StepError> {
+    if r.keep {
+        tracing::info!(kind = kind.label(), id = %r.id, "created by another execution: left alone");
+        return Ok(Left::Kept);
+    }
+    if hold.kept > 0 {
+        tracing::info!(
+            kind = kind.label(),
+            id = %r.id,
+            kept = hold.kept,
+            "still used by resources this teardown leaves alone: left alone"
+        );
+        return Ok(Left::Kept);
+    }
+    let blocked =
+        (hold.waiting > 0).then(|| format!("waits for {} {children} to go", hold.waiting));
+    converge(client, input, p, kind, r, blocked).await
+}
+
+/// A child that is not ours to delete. Not the deployment's and blocking a
+/// parent of ours (`blocks`): the teardown fails; otherwise left alone.
+fn not_deleted(
+    p: &mut Progress,
+    kind: Kind,
+    id: &str,
+    detail: &str,
+    ownership: Ownership,
+    blocks: bool,
+    deployment: &str,
+) -> Left {
+    if ownership == Ownership::Foreign && blocks {
+        p.fail(not_ours(kind, id, detail, deployment));
+        return Left::Waiting;
+    }
+    tracing::info!(
+        kind = kind.label(),
+        id,
+        ?ownership,
+        "not this teardown's: left alone"
+    );
+    Left::Kept
+}
+
+/// One resource association.
+async fn resource_association(
+    client: &Client,
+    input: &TeardownInput,
+    owner: &Owner,
+    p: &mut Progress,
     a: &ServiceNetworkResourceAssociationSummary,
-) -> Result<bool, StepError> {
+    blocks: bool,
+    rcfg_kept: bool,
+) -> Result<Left, StepError> {
     let kind = Kind::ResourceAssociation;
     let found = Found {
         id: a.id().unwrap_or_default().into(),
         arn: a.arn().unwrap_or_default().into(),
         status: status_of(a.status()),
+        keep: false,
     };
     let joins = format!(
         "{} → {}",
@@ -181,6 +293,9 @@ async fn resource_association(
     );
     if a.is_managed_association() == Some(true) {
         // Lattice made it for a child configuration and removes it with the parent.
+        if rcfg_kept {
+            return Ok(Left::Kept);
+        }
         p.wait(
             kind.label(),
             &found.id,
@@ -189,79 +304,103 @@ async fn resource_association(
                 found.status
             ),
         );
-        return Ok(true);
+        return Ok(Left::Waiting);
     }
-    match ours(client, &found.arn, &input.name).await? {
-        None => Ok(false),
-        Some(false) => {
-            p.fail(not_ours(kind, &found.id, &joins, &input.name));
-            Ok(true)
-        }
-        Some(true) => converge(client, input, p, kind, &found, None).await,
+    match ownership(client, &found.arn, owner).await? {
+        None => Ok(Left::Gone),
+        Some(Ownership::Owned) => converge(client, input, p, kind, &found, None).await,
+        Some(o) => Ok(not_deleted(
+            p,
+            kind,
+            &found.id,
+            &joins,
+            o,
+            blocks,
+            &input.name,
+        )),
     }
 }
 
 async fn access_log_subscription(
     client: &Client,
     input: &TeardownInput,
+    owner: &Owner,
     p: &mut Progress,
     s: &AccessLogSubscriptionSummary,
-) -> Result<bool, StepError> {
+    blocks: bool,
+) -> Result<Left, StepError> {
     let kind = Kind::AccessLogSubscription;
     let found = Found {
         id: s.id().into(),
         arn: s.arn().into(),
         status: "present".into(),
+        keep: false,
     };
-    match ours(client, &found.arn, &input.name).await? {
-        None => Ok(false),
-        Some(false) => {
-            p.fail(not_ours(kind, &found.id, s.destination_arn(), &input.name));
-            Ok(true)
-        }
-        Some(true) => converge(client, input, p, kind, &found, None).await,
+    match ownership(client, &found.arn, owner).await? {
+        None => Ok(Left::Gone),
+        Some(Ownership::Owned) => converge(client, input, p, kind, &found, None).await,
+        Some(o) => Ok(not_deleted(
+            p,
+            kind,
+            &found.id,
+            s.destination_arn(),
+            o,
+            blocks,
+            &input.name,
+        )),
     }
 }
 
 async fn vpc_association(
     client: &Client,
     input: &TeardownInput,
+    owner: &Owner,
     p: &mut Progress,
     a: &ServiceNetworkVpcAssociationSummary,
-) -> Result<bool, StepError> {
+    blocks: bool,
+) -> Result<Left, StepError> {
     let kind = Kind::VpcAssociation;
     let found = Found {
         id: a.id().unwrap_or_default().into(),
         arn: a.arn().unwrap_or_default().into(),
         status: status_of(a.status()),
+        keep: false,
     };
-    match ours(client, &found.arn, &input.name).await? {
-        None => Ok(false),
-        Some(false) => {
-            p.fail(not_ours(
-                kind,
-                &found.id,
-                a.vpc_id().unwrap_or("?"),
-                &input.name,
-            ));
-            Ok(true)
-        }
-        Some(true) => converge(client, input, p, kind, &found, None).await,
+    match ownership(client, &found.arn, owner).await? {
+        None => Ok(Left::Gone),
+        Some(Ownership::Owned) => converge(client, input, p, kind, &found, None).await,
+        Some(o) => Ok(not_deleted(
+            p,
+            kind,
+            &found.id,
+            a.vpc_id().unwrap_or("?"),
+            o,
+            blocks,
+            &input.name,
+        )),
     }
 }
 
 /// A configuration on our gateway other than ours: it keeps the gateway.
-fn other_configuration(p: &mut Progress, gateway: &Found, c: &ResourceConfigurationSummary) {
+fn other_configuration(
+    p: &mut Progress,
+    gateway: &Found,
+    c: &ResourceConfigurationSummary,
+    rcfg_kept: bool,
+) -> Left {
     let id = c.id().unwrap_or_default();
     let status = status_of(c.status());
     let managed =
         c.amazon_managed() == Some(true) || c.r#type() == Some(&ResourceConfigurationType::Child);
-    if managed {
+    if managed && rcfg_kept {
+        Left::Kept
+    } else if managed {
         p.wait(
             Kind::ResourceConfiguration.label(),
             id,
             format!("{status} (managed by VPC Lattice: goes with its parent)"),
         );
+        Left::Waiting
     } else {
         p.fail(format!(
             "resource gateway {} also carries resource configuration `{}` ({id}), which this \
@@ -269,6 +408,7 @@ fn other_configuration(p: &mut Progress, gateway: &Found, c: &ResourceConfigurat
             gateway.id,
             c.name().unwrap_or("?")
         ));
+        Left::Waiting
     }
 }
 
@@ -280,8 +420,8 @@ fn not_ours(kind: Kind, id: &str, detail: &str, deployment: &str) -> String {
     )
 }
 
-/// Start deleting one of our resources when that is allowed; true while it
-/// still exists. `blocked` says which children it still waits for.
+/// Start deleting one of our resources when that is allowed. `blocked` says
+/// which children it still waits for.
 async fn converge(
     client: &Client,
     input: &TeardownInput,
@@ -289,16 +429,16 @@ async fn converge(
     kind: Kind,
     r: &Found,
     blocked: Option<String>,
-) -> Result<bool, StepError> {
+) -> Result<Left, StepError> {
     let label = kind.label();
     if let Some(why) = blocked {
         p.wait(label, &r.id, format!("{} ({why})", r.status));
-        return Ok(true);
+        return Ok(Left::Waiting);
     }
     // Lattice refuses deletes while a create, update or delete is under way.
     if r.status.ends_with("_IN_PROGRESS") {
         p.wait(label, &r.id, &r.status);
-        return Ok(true);
+        return Ok(Left::Waiting);
     }
     // A failed delete may be retried once; failing again needs a human.
     let retry = r.status == "DELETE_FAILED";
@@ -308,14 +448,14 @@ async fn converge(
              failure reason in VPC Lattice, fix the cause, then run the teardown again",
             r.id
         ));
-        return Ok(true);
+        return Ok(Left::Waiting);
     }
     match delete(client, kind, &r.id).await? {
         Outcome::Done(after) => {
             tracing::info!(kind = label, id = %r.id, status = ?after, "delete started");
             p.deleted(&r.id);
             if kind.synchronous() {
-                return Ok(false);
+                return Ok(Left::Gone);
             }
             let shown = match (retry, after) {
                 (true, _) => "DELETE_FAILED (delete retried)".to_string(),
@@ -323,11 +463,11 @@ async fn converge(
                 (false, None) => "DELETE_IN_PROGRESS".to_string(),
             };
             p.wait(label, &r.id, shown);
-            Ok(true)
+            Ok(Left::Waiting)
         }
         Outcome::Gone => {
             tracing::info!(kind = label, id = %r.id, "already gone");
-            Ok(false)
+            Ok(Left::Gone)
         }
         Outcome::Refused(message) => {
             tracing::info!(kind = label, id = %r.id, %message, "delete refused for now");
@@ -336,7 +476,7 @@ async fn converge(
                 &r.id,
                 format!("{} (delete refused: {message})", r.status),
             );
-            Ok(true)
+            Ok(Left::Waiting)
         }
     }
 }
@@ -408,30 +548,36 @@ async fn delete(
 
 // ---- ownership ----
 
-/// Does `arn` carry our deployment tag? `None` when it vanished meanwhile.
-async fn ours(client: &Client, arn: &str, deployment: &str) -> Result<Option<bool>, StepError> {
-    match shared::lattice::is_ours(client, arn, deployment).await {
-        Ok(b) => Ok(Some(b)),
+/// Where `arn` stands for `owner`; `None` when it vanished meanwhile.
+async fn ownership(
+    client: &Client,
+    arn: &str,
+    owner: &Owner,
+) -> Result<Option<Ownership>, StepError> {
+    match shared::lattice::ownership(client, arn, owner).await {
+        Ok(o) => Ok(Some(o)),
         Err(e) if e.name() == RESOURCE_NOT_FOUND => Ok(None),
         Err(e) => Err(e),
     }
 }
 
-/// A same-named resource that is not ours is someone else's: left alone.
-async fn ours_or_none(
+/// The deployment's resource, if `found` is one (`keep` set when it is
+/// another execution's). A same-named resource of someone else: left alone.
+async fn deployments(
     client: &Client,
     kind: Kind,
     found: Option<Found>,
-    deployment: &str,
+    owner: &Owner,
 ) -> Result<Option<Found>, StepError> {
     let Some(f) = found else { return Ok(None) };
-    match ours(client, &f.arn, deployment).await? {
-        Some(true) => Ok(Some(f)),
-        Some(false) => {
+    match ownership(client, &f.arn, owner).await? {
+        Some(Ownership::Owned) => Ok(Some(f)),
+        Some(Ownership::OtherExecution) => Ok(Some(Found { keep: true, ..f })),
+        Some(Ownership::Foreign) => {
             tracing::warn!(
                 kind = kind.label(),
                 id = %f.id,
-                deployment,
+                deployment = %owner.deployment,
                 "a resource with our name was not created by this deployment: left alone"
             );
             Ok(None)
@@ -461,6 +607,7 @@ async fn find_service_network(client: &Client, name: &str) -> Result<Option<Foun
                 id: s.id().unwrap_or_default().into(),
                 arn: s.arn().unwrap_or_default().into(),
                 status: String::new(),
+                keep: false,
             }));
         }
         match page.next_token() {
@@ -484,6 +631,7 @@ async fn find_gateway(client: &Client, name: &str) -> Result<Option<Found>, Step
                 id: g.id().unwrap_or_default().into(),
                 arn: g.arn().unwrap_or_default().into(),
                 status: status_of(g.status()),
+                keep: false,
             }));
         }
         match page.next_token() {
@@ -658,6 +806,8 @@ mod tests {
         snras: Vec<(&'static str, ServiceNetworkResourceAssociationStatus)>,
         snvas: Vec<(&'static str, ServiceNetworkVpcAssociationStatus)>,
         subscriptions: Vec<&'static str>,
+        /// Ids created by execution `run-1`; the others are `run-2`'s.
+        older: Vec<&'static str>,
     }
 
     impl World {
@@ -670,6 +820,7 @@ mod tests {
                 snras: vec![(SNRA, ServiceNetworkResourceAssociationStatus::Active)],
                 snvas: vec![(SNVA, ServiceNetworkVpcAssociationStatus::Active)],
                 subscriptions: vec![ALS],
+                older: vec![],
             }
         }
 
@@ -681,6 +832,7 @@ mod tests {
                 snras: vec![],
                 snvas: vec![],
                 subscriptions: vec![],
+                older: vec![],
             }
         }
     }
@@ -704,6 +856,7 @@ mod tests {
             let snras = w.snras.clone();
             let snvas = w.snvas.clone();
             let subs = w.subscriptions.clone();
+            let older = w.older.clone();
             let lists = vec![
                 mock!(Client::list_service_networks).then_output(move || {
                     let mut b = ListServiceNetworksOutput::builder().set_items(Some(vec![]));
@@ -811,14 +964,21 @@ mod tests {
             ];
             Self {
                 lists,
-                tags: mock!(Client::list_tags_for_resource).then_compute_output(|r| {
-                    let owner = if r.resource_arn().unwrap_or_default().contains(FOREIGN) {
+                tags: mock!(Client::list_tags_for_resource).then_compute_output(move |r| {
+                    let arn = r.resource_arn().unwrap_or_default();
+                    let owner = if arn.contains(FOREIGN) {
                         "someone-else"
                     } else {
                         "orders"
                     };
+                    let execution = if older.iter().any(|id| arn.ends_with(id)) {
+                        "run-1"
+                    } else {
+                        "run-2"
+                    };
                     ListTagsForResourceOutput::builder()
                         .tags(shared::tags::DEPLOYMENT, owner)
+                        .tags(shared::tags::EXECUTION, execution)
                         .build()
                 }),
                 del_snra: mock!(Client::delete_service_network_resource_association).then_output(
@@ -1011,6 +1171,7 @@ mod tests {
             snras: vec![],
             snvas: vec![],
             subscriptions: vec![],
+            older: vec![],
         };
         let m = Mocks::new(&w);
         let out = handle(&m.client(), input()).await.unwrap();
@@ -1100,6 +1261,90 @@ mod tests {
         let out = handle(&m.client(), after(max - 1, &[])).await.unwrap();
         assert_eq!((out.state, out.attempt), (PollState::TimedOut, max));
         assert!(out.reason.unwrap().contains(RGW));
+    }
+
+    fn rollback_of(execution: &str) -> TeardownInput {
+        TeardownInput {
+            only_execution: Some(execution.into()),
+            ..input()
+        }
+    }
+
+    #[tokio::test]
+    async fn only_execution_deletes_what_that_execution_added_to_older_parents() {
+        // run-1 made the network, the gateway and the configuration; run-2 the rest.
+        let mut w = World::full();
+        w.older = vec![SN, RGW, RCFG];
+        let m = Mocks::new(&w);
+        let out = handle(&m.client(), rollback_of("run-2")).await.unwrap();
+        assert_eq!(m.deletes(), [1, 0, 0, 1, 1, 0]);
+        assert_eq!(out.deleted, [SNRA, ALS, SNVA]);
+        // Only run-2's resources are waited for; run-1's parents are not.
+        assert_eq!(
+            out.waiting,
+            [
+                format!("resource association {SNRA} is DELETE_IN_PROGRESS"),
+                format!("VPC association {SNVA} is DELETE_IN_PROGRESS"),
+            ]
+        );
+        assert_eq!(out.state, PollState::Pending);
+
+        // Once they are gone, run-1's resources are all that is left: done.
+        let w = World {
+            snras: vec![],
+            snvas: vec![],
+            subscriptions: vec![],
+            ..w
+        };
+        let m = Mocks::new(&w);
+        let out = handle(&m.client(), rollback_of("run-2")).await.unwrap();
+        assert_eq!(m.deletes(), [0, 0, 0, 0, 0, 0]);
+        assert_eq!(out.state, PollState::Ready);
+        assert!(out.waiting.is_empty() && out.reason.is_none());
+    }
+
+    #[tokio::test]
+    async fn only_execution_leaves_what_another_execution_created() {
+        let mut w = World::full();
+        w.older = vec![SN, RGW, RCFG, SNRA, SNVA, ALS];
+        let m = Mocks::new(&w);
+        let out = handle(&m.client(), rollback_of("run-2")).await.unwrap();
+        assert_eq!(m.deletes(), [0, 0, 0, 0, 0, 0]);
+        assert_eq!(out.state, PollState::Ready);
+        assert!(out.waiting.is_empty() && out.deleted.is_empty());
+        assert!(m.tags.num_calls() >= 6, "ownership was checked");
+
+        // Parents of run-1 whose children are all run-2's: run-1's rollback
+        // deletes nothing (the children hold them), and waits for nothing.
+        w.older = vec![SN, RGW, RCFG];
+        let m = Mocks::new(&w);
+        let out = handle(&m.client(), rollback_of("run-1")).await.unwrap();
+        assert_eq!(m.deletes(), [0, 0, 0, 0, 0, 0]);
+        assert_eq!(out.state, PollState::Ready);
+    }
+
+    #[tokio::test]
+    async fn a_parent_of_this_execution_held_by_an_older_child_is_left_alone() {
+        let w = World {
+            snras: vec![],
+            subscriptions: vec![],
+            older: vec![SNVA],
+            ..World::full()
+        };
+        let m = Mocks::new(&w);
+        let out = handle(&m.client(), rollback_of("run-2")).await.unwrap();
+        // The configuration goes; the network stays with run-1's VPC association.
+        assert_eq!(m.deletes(), [0, 1, 0, 0, 0, 0]);
+        assert_eq!(out.deleted, [RCFG]);
+        assert_eq!(
+            out.waiting,
+            [
+                format!("resource configuration {RCFG} is DELETE_IN_PROGRESS"),
+                format!(
+                    "resource gateway {RGW} is ACTIVE (waits for 1 resource configuration(s) to go)"
+                ),
+            ]
+        );
     }
 
     #[tokio::test]

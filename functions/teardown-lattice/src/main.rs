@@ -1,12 +1,14 @@
 use aws_sdk_vpclattice::Client;
-use teardown_lattice::TeardownInput;
+use shared::teardown::TeardownInput;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let config = aws_config::load_from_env().await;
     let client = Client::new(&config);
-    shared::runtime::run(teardown_lattice::COMPONENT, |input: TeardownInput| {
-        teardown_lattice::handle(&client, input)
-    })
+    shared::teardown::run_teardown(
+        teardown_lattice::COMPONENT,
+        "teardownLattice",
+        |input: TeardownInput| teardown_lattice::handle(&client, input),
+    )
     .await
 }

@@ -4,17 +4,21 @@
 //! (exact name, our deployment tag). These deletes are immediate, so one call
 //! usually finishes; the access-log subscription that writes to the log group
 //! belongs to `teardown-lattice`.
+//!
+//! With `onlyExecution`, alarms and the log group go only when that execution
+//! created them (their execution tag). Dashboards carry no tags: the
+//! dashboard goes only when the log group, created first by the same step,
+//! is that execution's.
 
-mod contract;
-
-pub use contract::{Previous, TeardownInput, TeardownOut};
+pub use shared::teardown::{Previous, TeardownInput, TeardownOut};
 
 use aws_sdk_cloudwatch::Client as CloudWatch;
 use aws_sdk_cloudwatchlogs::Client as Logs;
-use contract::{settle, Outcome, Progress};
 use shared::error::error_code;
 use shared::error::names::RESOURCE_NOT_FOUND;
 use shared::poll::Policy;
+use shared::tags::Owner;
+use shared::teardown::{settle, Outcome, Progress};
 use shared::{SdkResultExt, StepError};
 
 pub const COMPONENT: &str = "teardown-monitoring";
@@ -28,10 +32,21 @@ pub async fn handle(
     input: TeardownInput,
 ) -> Result<TeardownOut, StepError> {
     let names = input.names()?;
+    let owner = input.owner();
     let mut p = Progress::default();
-    dashboard(cw, &names.dashboard, &mut p).await?;
-    alarms(cw, &names.alarm_prefix, &input.name, &mut p).await?;
-    log_group(logs, &names.log_group, &input.name, &mut p).await?;
+    let group = find_our_log_group(logs, &names.log_group, &owner).await?;
+    if owner.execution.is_none() || group.is_some() {
+        dashboard(cw, &names.dashboard, &mut p).await?;
+    } else {
+        tracing::info!(
+            dashboard = %names.dashboard,
+            "onlyExecution: the log group is not this execution's, so neither is the dashboard: left alone"
+        );
+    }
+    alarms(cw, &names.alarm_prefix, &owner, &mut p).await?;
+    if let Some(protected) = group {
+        log_group(logs, &names.log_group, protected, &mut p).await?;
+    }
     Ok(p.finish(COMPONENT, Policy::LATTICE, input.attempt()))
 }
 
@@ -91,7 +106,7 @@ async fn dashboard_exists(cw: &CloudWatch, name: &str) -> Result<bool, StepError
 async fn alarms(
     cw: &CloudWatch,
     prefix: &str,
-    deployment: &str,
+    owner: &Owner,
     p: &mut Progress,
 ) -> Result<(), StepError> {
     let prefix = format!("{prefix}-");
@@ -109,12 +124,12 @@ async fn alarms(
             let (Some(name), Some(arn)) = (a.alarm_name(), a.alarm_arn()) else {
                 continue;
             };
-            if alarm_is_ours(cw, arn, deployment).await? {
+            if alarm_is_ours(cw, arn, owner).await? {
                 ours.push(name.to_string());
             } else {
                 tracing::info!(
                     alarm = name,
-                    "alarm with our prefix is not this deployment's: left alone"
+                    "alarm with our prefix is not this deployment's (or execution's): left alone"
                 );
             }
         }
@@ -140,7 +155,7 @@ async fn alarms(
 }
 
 /// An alarm that vanished meanwhile is not ours to delete any more.
-async fn alarm_is_ours(cw: &CloudWatch, arn: &str, deployment: &str) -> Result<bool, StepError> {
+async fn alarm_is_ours(cw: &CloudWatch, arn: &str, owner: &Owner) -> Result<bool, StepError> {
     match cw
         .list_tags_for_resource()
         .resource_arn(arn)
@@ -148,25 +163,25 @@ async fn alarm_is_ours(cw: &CloudWatch, arn: &str, deployment: &str) -> Result<b
         .await
         .aws("cloudwatch:ListTagsForResource")
     {
-        Ok(out) => Ok(shared::tags::is_ours(
+        Ok(out) => Ok(owner.owns(
             out.tags()
                 .iter()
                 .filter_map(|t| Some((t.key()?, t.value()?))),
-            deployment,
         )),
         Err(e) if e.name() == RESOURCE_NOT_FOUND => Ok(false),
         Err(e) => Err(e),
     }
 }
 
-async fn log_group(
+/// Our log group named exactly `name`, if there is one: whether it is
+/// protected from deletion.
+async fn find_our_log_group(
     logs: &Logs,
     name: &str,
-    deployment: &str,
-    p: &mut Progress,
-) -> Result<(), StepError> {
+    owner: &Owner,
+) -> Result<Option<bool>, StepError> {
     let Some((arn, protected)) = find_log_group(logs, name).await? else {
-        return Ok(());
+        return Ok(None);
     };
     let tags = match logs
         .list_tags_for_resource()
@@ -176,19 +191,31 @@ async fn log_group(
         .aws("logs:ListTagsForResource")
     {
         Ok(t) => t,
-        Err(e) if e.name() == RESOURCE_NOT_FOUND => return Ok(()),
+        Err(e) if e.name() == RESOURCE_NOT_FOUND => return Ok(None),
         Err(e) => return Err(e),
     };
-    let ours = tags.tags().is_some_and(|t| {
-        shared::tags::is_ours(t.iter().map(|(k, v)| (k.as_str(), v.as_str())), deployment)
-    });
+    let ours = owner.owns(
+        tags.tags()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    );
     if !ours {
         tracing::warn!(
             log_group = name,
-            "log group with our name was not created by this deployment: left alone"
+            "log group with our name was not created by this deployment (or execution): left alone"
         );
-        return Ok(());
+        return Ok(None);
     }
+    Ok(Some(protected))
+}
+
+async fn log_group(
+    logs: &Logs,
+    name: &str,
+    protected: bool,
+    p: &mut Progress,
+) -> Result<(), StepError> {
     if protected {
         // Someone turned deletion protection on: keeping the logs was a decision.
         p.fail(format!(
@@ -523,6 +550,66 @@ mod tests {
         assert_eq!(m.deletes(), (0, 0, 0));
         assert_eq!(out.state, PollState::Failed);
         assert!(out.reason.unwrap().contains("deletion protection"));
+    }
+
+    /// The CPU alarm and the log group are `run-1`'s; the storage alarm is `run-2`'s.
+    fn two_executions(m: &mut Mocks) {
+        m.alarm_tags = mock!(CloudWatch::list_tags_for_resource).then_compute_output(|r| {
+            let execution = if r.resource_arn() == Some(&alarm_arn(CPU)) {
+                "run-1"
+            } else {
+                "run-2"
+            };
+            aws_sdk_cloudwatch::operation::list_tags_for_resource::ListTagsForResourceOutput::builder()
+                .tags(Tag::builder().key(shared::tags::DEPLOYMENT).value("orders").build())
+                .tags(Tag::builder().key(shared::tags::EXECUTION).value(execution).build())
+                .build()
+        });
+        m.group_tags = mock!(Logs::list_tags_for_resource)
+            .match_requests(|r| r.resource_arn() == Some(GROUP_ARN))
+            .then_output(|| {
+                aws_sdk_cloudwatchlogs::operation::list_tags_for_resource::ListTagsForResourceOutput::builder()
+                    .tags(shared::tags::DEPLOYMENT, "orders")
+                    .tags(shared::tags::EXECUTION, "run-1")
+                    .build()
+            });
+    }
+
+    fn rollback_of(execution: &str) -> TeardownInput {
+        TeardownInput {
+            only_execution: Some(execution.into()),
+            ..input(0)
+        }
+    }
+
+    #[tokio::test]
+    async fn only_execution_leaves_what_another_execution_created() {
+        let mut m = Mocks::new(true, &[CPU, STORAGE], Some("orders"));
+        two_executions(&mut m);
+        m.delete_alarms = mock!(CloudWatch::delete_alarms)
+            .match_requests(|r| r.alarm_names() == [STORAGE])
+            .then_output(|| DeleteAlarmsOutput::builder().build());
+        let (logs, cw) = m.clients();
+        let out = handle(&logs, &cw, rollback_of("run-2")).await.unwrap();
+        // run-1's alarm and log group stay, and so does the dashboard made with that group.
+        assert_eq!(m.deletes(), (0, 1, 0));
+        assert_eq!(out.deleted, [STORAGE]);
+        assert!(out.waiting.is_empty());
+        assert_eq!(out.state, PollState::Ready);
+    }
+
+    #[tokio::test]
+    async fn only_execution_deletes_what_that_execution_created() {
+        let mut m = Mocks::new(true, &[CPU, STORAGE], Some("orders"));
+        two_executions(&mut m);
+        m.delete_alarms = mock!(CloudWatch::delete_alarms)
+            .match_requests(|r| r.alarm_names() == [CPU])
+            .then_output(|| DeleteAlarmsOutput::builder().build());
+        let (logs, cw) = m.clients();
+        let out = handle(&logs, &cw, rollback_of("run-1")).await.unwrap();
+        assert_eq!(m.deletes(), (1, 1, 1));
+        assert_eq!(out.deleted, [DASHBOARD, CPU, GROUP]);
+        assert_eq!(out.state, PollState::Ready);
     }
 
     #[tokio::test]

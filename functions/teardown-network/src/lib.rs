@@ -7,16 +7,18 @@
 //! the database's, the VPC association's, or applications that attached the
 //! client group) is `DependencyViolation`: the next call tries again.
 //! With `keepDatabase` the database group stays (the kept database uses it).
+//! With `onlyExecution` only the groups that execution created are deleted;
+//! the deployment's other groups stay, but lose their rules that reference a
+//! group being deleted (rules that execution added: they would block it).
 
-mod contract;
-
-pub use contract::{Previous, TeardownInput, TeardownOut};
+pub use shared::teardown::{Previous, TeardownInput, TeardownOut};
 
 use aws_sdk_ec2::types::{Filter, IpPermission, SecurityGroup, UserIdGroupPair};
 use aws_sdk_ec2::Client;
-use contract::{settle, Outcome, Progress};
 use shared::error::error_code;
 use shared::poll::Policy;
+use shared::tags::{Owner, Ownership};
+use shared::teardown::{settle, Outcome, Progress};
 use shared::{SdkResultExt, StepError};
 
 pub const COMPONENT: &str = "teardown-network";
@@ -33,24 +35,44 @@ pub async fn handle(client: &Client, input: TeardownInput) -> Result<TeardownOut
         names.client_security_group.as_str(),
         names.association_security_group.as_str(),
     ];
-    let groups = our_groups(client, &group_names, &input.name).await?;
-    let ids: Vec<&str> = groups.iter().filter_map(|g| g.group_id()).collect();
+    let groups = deployment_groups(client, &group_names, &input.owner()).await?;
+    let kept = |g: &SecurityGroup| {
+        input.keep_database && g.group_name() == Some(names.db_security_group.as_str())
+    };
+    // The groups this call deletes: ours, unless kept.
+    let doomed: Vec<&SecurityGroup> = groups
+        .iter()
+        .filter(|(g, o)| *o == Ownership::Owned && !kept(g))
+        .map(|(g, _)| g)
+        .collect();
+    let doomed_ids: Vec<&str> = doomed.iter().filter_map(|g| g.group_id()).collect();
 
-    for g in &groups {
-        revoke_references(client, g, &ids).await?;
+    // A rule referencing a group blocks that group's deletion (not its own group's).
+    for (g, _) in &groups {
+        revoke_references(client, g, &doomed_ids).await?;
     }
-    for g in &groups {
+    for (g, o) in &groups {
         let (Some(id), name) = (g.group_id(), g.group_name().unwrap_or_default()) else {
             continue;
         };
-        if input.keep_database && name == names.db_security_group {
+        if *o == Ownership::OtherExecution {
+            tracing::info!(
+                group_id = id,
+                group_name = name,
+                "created by another execution: left alone"
+            );
+        } else if kept(g) {
             tracing::info!(
                 group_id = id,
                 group_name = name,
                 "keepDatabase: database security group kept"
             );
-            continue;
         }
+    }
+    for g in doomed {
+        let (Some(id), name) = (g.group_id(), g.group_name().unwrap_or_default()) else {
+            continue;
+        };
         let deleted = settle(
             client
                 .delete_security_group()
@@ -81,12 +103,13 @@ pub async fn handle(client: &Client, input: TeardownInput) -> Result<TeardownOut
     Ok(p.finish(COMPONENT, Policy::LATTICE, input.attempt()))
 }
 
-/// Our groups: by name, and by the deployment tag (checked again here).
-async fn our_groups(
+/// The deployment's groups: by name, and by the deployment tag (checked again
+/// here), each with where it stands for `owner`.
+async fn deployment_groups(
     client: &Client,
     group_names: &[&str],
-    deployment: &str,
-) -> Result<Vec<SecurityGroup>, StepError> {
+    owner: &Owner,
+) -> Result<Vec<(SecurityGroup, Ownership)>, StepError> {
     let mut groups = Vec::new();
     let mut token = None;
     loop {
@@ -101,7 +124,7 @@ async fn our_groups(
             .filters(
                 Filter::builder()
                     .name(format!("tag:{}", shared::tags::DEPLOYMENT))
-                    .values(deployment)
+                    .values(&owner.deployment)
                     .build(),
             )
             .set_next_token(token)
@@ -109,13 +132,11 @@ async fn our_groups(
             .await
             .aws("ec2:DescribeSecurityGroups")?;
         for g in page.security_groups() {
-            let ours = shared::tags::is_ours(
-                g.tags().iter().filter_map(|t| Some((t.key()?, t.value()?))),
-                deployment,
-            );
+            let ownership =
+                owner.ownership(g.tags().iter().filter_map(|t| Some((t.key()?, t.value()?))));
             let named = g.group_name().is_some_and(|n| group_names.contains(&n));
-            if ours && named {
-                groups.push(g.clone());
+            if ownership != Ownership::Foreign && named {
+                groups.push((g.clone(), ownership));
             } else {
                 tracing::warn!(group_id = ?g.group_id(), group_name = ?g.group_name(), "not this deployment's group: left alone");
             }
@@ -154,8 +175,8 @@ fn referencing(perms: &[IpPermission], ours: &[&str]) -> Vec<IpPermission> {
         .collect()
 }
 
-/// Revoke the rules of `g` that reference our groups. Already revoked (or the
-/// group already gone) counts as revoked.
+/// Revoke the rules of `g` that reference the groups in `ours`. Already revoked
+/// (or the group already gone) counts as revoked.
 async fn revoke_references(
     client: &Client,
     g: &SecurityGroup,
@@ -607,6 +628,94 @@ mod tests {
         let out = handle(&m.client(), input()).await.unwrap();
         assert!(m.calls().is_empty(), "{:?}", m.calls());
         assert_eq!(out.state, PollState::Ready);
+    }
+
+    /// `g` also tagged as created by `execution`.
+    fn by(g: SecurityGroup, execution: &str) -> SecurityGroup {
+        let (ingress, egress) = (
+            g.ip_permissions().to_vec(),
+            g.ip_permissions_egress().to_vec(),
+        );
+        g.to_builder()
+            .tags(
+                Tag::builder()
+                    .key(shared::tags::EXECUTION)
+                    .value(execution)
+                    .build(),
+            )
+            .set_ip_permissions(Some(ingress))
+            .set_ip_permissions_egress(Some(egress))
+            .build()
+    }
+
+    fn rollback_of(execution: &str) -> TeardownInput {
+        TeardownInput {
+            only_execution: Some(execution.into()),
+            ..input()
+        }
+    }
+
+    #[tokio::test]
+    async fn only_execution_deletes_only_the_groups_that_execution_created() {
+        // run-1 made the database-side groups; run-2 adopted them and made the client side.
+        let [gw, db, client, assoc] = <[SecurityGroup; 4]>::try_from(provisioned()).unwrap();
+        let groups = vec![
+            by(gw, "run-1"),
+            by(db, "run-1"),
+            by(client, "run-2"),
+            by(assoc, "run-2"),
+        ];
+        let m = Mocks::new(groups.clone());
+        let out = handle(&m.client(), rollback_of("run-2")).await.unwrap();
+        assert_eq!(
+            m.calls(),
+            [
+                format!("revoke ingress {ASSOC} [\"{CLIENT}\"]"),
+                format!("delete {CLIENT}"),
+                format!("delete {ASSOC}"),
+            ]
+        );
+        // What run-1 made is neither deleted nor waited for.
+        assert_eq!(out.deleted, [CLIENT, ASSOC]);
+        assert!(out.waiting.is_empty());
+        assert_eq!(out.state, PollState::Ready);
+
+        // run-1's rollback takes the other two, and nothing of run-2.
+        let m = Mocks::new(groups.clone());
+        let out = handle(&m.client(), rollback_of("run-1")).await.unwrap();
+        assert_eq!(
+            m.calls(),
+            [
+                format!("revoke egress {GW} [\"{DB}\"]"),
+                format!("revoke ingress {DB} [\"{GW}\"]"),
+                format!("delete {GW}"),
+                format!("delete {DB}"),
+            ]
+        );
+        assert_eq!(out.deleted, [GW, DB]);
+
+        // Groups tagged before executions were: never a rollback's.
+        let m = Mocks::new(provisioned());
+        let out = handle(&m.client(), rollback_of("run-2")).await.unwrap();
+        assert!(m.calls().is_empty(), "{:?}", m.calls());
+        assert_eq!(out.state, PollState::Ready);
+    }
+
+    #[tokio::test]
+    async fn a_kept_group_loses_only_its_rules_that_reference_a_deleted_group() {
+        // The gateway group is run-1's; the database group (which it references) is run-2's.
+        let [gw, db, ..] = <[SecurityGroup; 4]>::try_from(provisioned()).unwrap();
+        let m = Mocks::new(vec![by(gw, "run-1"), by(db, "run-2")]);
+        let out = handle(&m.client(), rollback_of("run-2")).await.unwrap();
+        // The database group's own rule naming the gateway group goes with it.
+        assert_eq!(
+            m.calls(),
+            [
+                format!("revoke egress {GW} [\"{DB}\"]"),
+                format!("delete {DB}"),
+            ]
+        );
+        assert_eq!(out.deleted, [DB]);
     }
 
     #[tokio::test]

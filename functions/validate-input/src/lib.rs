@@ -1167,12 +1167,20 @@ mod tests {
 /// The state machine passes `{"input": <the execution input>, "execution": <execution name>}`;
 /// a bare input (e.g. invoking the function by hand) is accepted too. Errors in the input
 /// keep their paths relative to the user's document.
-pub fn split_request(request: serde_json::Value) -> Result<(serde_json::Value, Option<String>), StepError> {
+pub fn split_request(
+    request: serde_json::Value,
+) -> Result<(serde_json::Value, Option<String>), StepError> {
     match request {
-        serde_json::Value::Object(mut m) if m.contains_key("input") && m.contains_key("execution") => {
+        serde_json::Value::Object(mut m)
+            if m.contains_key("input") && m.contains_key("execution") =>
+        {
             let execution = match m.remove("execution") {
                 Some(serde_json::Value::String(s)) if !s.is_empty() && s.len() <= 256 => Some(s),
-                _ => return Err(StepError::internal("`execution` must be the execution name")),
+                _ => {
+                    return Err(StepError::internal(
+                        "`execution` must be the execution name",
+                    ))
+                }
             };
             Ok((m.remove("input").unwrap_or_default(), execution))
         }
@@ -1187,8 +1195,12 @@ mod request_tests {
 
     #[test]
     fn the_state_machine_wrapper_is_unwrapped_and_a_bare_input_is_kept() {
-        let (input, exec) = split_request(json!({"input": {"name": "orders"}, "execution": "run-1"})).unwrap();
-        assert_eq!((input, exec.as_deref()), (json!({"name": "orders"}), Some("run-1")));
+        let (input, exec) =
+            split_request(json!({"input": {"name": "orders"}, "execution": "run-1"})).unwrap();
+        assert_eq!(
+            (input, exec.as_deref()),
+            (json!({"name": "orders"}), Some("run-1"))
+        );
         let (input, exec) = split_request(json!({"name": "orders"})).unwrap();
         assert_eq!((input, exec), (json!({"name": "orders"}), None));
         assert!(split_request(json!({"input": {}, "execution": 5})).is_err());

@@ -10,14 +10,21 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let (ec2, rds, region) = (&ec2, &rds, region.as_str());
     // The first state turns `{"input": <user input>, "execution": <name>}` into the
     // execution state `{"plan": …}`.
-    shared::runtime::run(validate_input::COMPONENT, move |request: serde_json::Value| async move {
-        let (input, execution) = validate_input::split_request(request)?;
-        let input: ProvisionInput = shared::input::parse(input)?;
-        let mut plan = validate_input::handle(ec2, rds, region, input).await?;
-        if let Some(execution) = execution {
-            plan.tags.insert(shared::tags::EXECUTION.to_string(), execution);
-        }
-        Ok::<_, StepError>(Ctx { plan: Some(plan), ..Ctx::default() })
-    })
+    shared::runtime::run(
+        validate_input::COMPONENT,
+        move |request: serde_json::Value| async move {
+            let (input, execution) = validate_input::split_request(request)?;
+            let input: ProvisionInput = shared::input::parse(input)?;
+            let mut plan = validate_input::handle(ec2, rds, region, input).await?;
+            if let Some(execution) = execution {
+                plan.tags
+                    .insert(shared::tags::EXECUTION.to_string(), execution);
+            }
+            Ok::<_, StepError>(Ctx {
+                plan: Some(plan),
+                ..Ctx::default()
+            })
+        },
+    )
     .await
 }

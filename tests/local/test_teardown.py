@@ -1,0 +1,122 @@
+"""Teardown, rollback and faults on the local AWS stack: nothing leaked, nothing lost.
+
+    .venv/bin/python -m unittest tests/local/test_teardown.py -v
+"""
+
+import copy
+import json
+import sys
+import unittest
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stack import ROOT, LocalStack  # noqa: E402
+
+TEARDOWN = "statemachine/teardown.asl.json"
+
+
+def provision_input(ids=None):
+    doc = json.loads((ROOT / "events" / "provision.json").read_text())
+    if ids:
+        doc["clientVpcs"][0]["allowedSecurityGroupIds"] = [ids["appSecurityGroup"]]
+    return doc
+
+
+class Teardown(unittest.TestCase):
+    maxDiff = None
+
+    def test_teardown_after_a_full_provision_restores_both_inventories_and_can_run_twice(self):
+        with LocalStack() as stack:
+            ids = stack.create_prerequisites()
+            before = stack.inventory()
+            code, out, err, _ = stack.run(provision_input(ids), name="provision", quiet=True)
+            self.assertEqual(code, 0, err)
+            self.assertNotEqual(stack.inventory(), before)
+            # The provisioning output is a valid teardown input.
+            request = {**out, "skipFinalSnapshot": True}
+            code, _, err, _ = stack.run(request, definition=TEARDOWN, name="teardown", quiet=True)
+            self.assertEqual(code, 0, err)
+            self.assertEqual(stack.inventory(), before)
+            code, _, err, _ = stack.run({"name": "orders"}, definition=TEARDOWN, name="again", quiet=True)
+            self.assertEqual(code, 0, f"a second teardown is fine: {err}")
+            self.assertEqual(stack.inventory(), before)
+            deletes = [c for c in stack.emu("calls") if c["op"].startswith("Delete")]
+            order = [c["op"] for c in deletes if c["op"] in (
+                "DeleteServiceNetworkResourceAssociation", "DeleteResourceConfiguration", "DeleteResourceGateway")]
+            self.assertEqual(order, ["DeleteServiceNetworkResourceAssociation", "DeleteResourceConfiguration",
+                                     "DeleteResourceGateway"], "dependents first")
+
+    def test_teardown_takes_a_final_snapshot_unless_told_not_to_and_keeps_the_database_on_request(self):
+        with LocalStack() as stack:
+            stack.create_prerequisites()
+            code, out, err, _ = stack.run(provision_input(), name="provision", quiet=True)
+            self.assertEqual(code, 0, err)
+            rds = stack.client("rds")
+            code, _, err, _ = stack.run({"name": "orders", "keepDatabase": True}, definition=TEARDOWN,
+                                        name="keep", quiet=True)
+            self.assertEqual(code, 0, err)
+            self.assertEqual([d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]], ["orders-db"])
+            self.assertEqual(stack.client("vpc-lattice").list_resource_gateways()["items"], [])
+            code, _, err, _ = stack.run({"name": "orders"}, definition=TEARDOWN, name="all", quiet=True)
+            self.assertEqual(code, 0, err)
+            self.assertEqual(rds.describe_db_instances()["DBInstances"], [])
+            snaps = [s["DBSnapshotIdentifier"] for s in rds.describe_db_snapshots()["DBSnapshots"]]
+            self.assertTrue(any(s.startswith("orders-db-final-") for s in snaps), snaps)
+
+    def test_a_typo_in_the_teardown_input_deletes_nothing(self):
+        with LocalStack() as stack:
+            stack.create_prerequisites()
+            code, _, err, _ = stack.run(provision_input(), name="provision", quiet=True)
+            self.assertEqual(code, 0, err)
+            after = stack.inventory()
+            code, _, err, _ = stack.run({"name": "orders", "keepDatabse": True}, definition=TEARDOWN,
+                                        name="typo", quiet=True)
+            self.assertEqual(code, 2)
+            self.assertIn("Error: Input.Invalid", err)
+            self.assertIn("keepDatabse", err)
+            self.assertEqual(stack.inventory(), after)
+
+
+class Rollback(unittest.TestCase):
+    maxDiff = None
+
+    def test_a_failed_provisioning_rolls_back_and_reports_the_original_error(self):
+        with LocalStack() as stack:
+            ids = stack.create_prerequisites()
+            before = stack.inventory()
+            # More conflicts than the retry policy absorbs: the resource-configuration step fails for good.
+            stack.emu("fail-next", {"op": "CreateResourceConfiguration", "error": "ConflictException", "count": 50})
+            code, out, err, _ = stack.run(provision_input(ids), name="failing", quiet=True)
+            self.assertEqual(code, 2, err)
+            self.assertIn("Error: Resource.Conflict", err)
+            self.assertIn("rolled back", err)
+            self.assertEqual(stack.inventory(), before, "the rollback left nothing behind")
+
+    def test_a_failed_re_run_does_not_delete_what_an_earlier_execution_created(self):
+        with LocalStack() as stack:
+            ids = stack.create_prerequisites()
+            code, _, err, _ = stack.run(provision_input(ids), name="first", quiet=True)
+            self.assertEqual(code, 0, err)
+            after_first = stack.inventory()
+            stack.emu("fail-next", {"op": "GetResourceGateway", "error": "ConflictException", "count": 50})
+            code, _, err, _ = stack.run(provision_input(ids), name="second", quiet=True)
+            self.assertEqual(code, 2, err)
+            self.assertIn("rolled back", err)
+            self.assertEqual(stack.inventory(), after_first)
+
+    def test_a_lambda_timeout_after_a_successful_create_is_retried_and_adopts(self):
+        with LocalStack() as stack:
+            ids = stack.create_prerequisites()
+            code, out, err, run_dir = stack.run(provision_input(ids), name="timeout", quiet=True,
+                                                driver_args=["--timeout-after-success", "CreateResourceGateway"])
+            self.assertEqual(code, 0, err)
+            events = json.loads((run_dir / "events.json").read_text())
+            retried = [e for e in events if e["type"] == "StateRetried" and e["state"]["name"] == "CreateResourceGateway"]
+            self.assertEqual(len(retried), 1)
+            creates = [c for c in stack.emu("calls") if c["op"] == "CreateResourceGateway"]
+            self.assertEqual(len(creates), 1, "the retry adopted the gateway the first attempt created")
+            self.assertEqual(len(stack.client("vpc-lattice").list_resource_gateways()["items"]), 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
