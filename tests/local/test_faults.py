@@ -67,6 +67,44 @@ class Faults(unittest.TestCase):
         self.assertEqual(tally["resources leaked"], 0)
 
 
+    def test_a_persistent_fault_on_any_operation_rolls_back_with_the_original_error_and_leaks_nothing(self):
+        rolled_back = teardown_needed = 0
+        with LocalStack() as stack:
+            stack.create_prerequisites()
+            code, _, err, _ = stack.run(provision_input(), name="baseline", quiet=True)
+            self.assertEqual(code, 0, err)
+            # Operations of the provisioning path (the teardown's own calls are not faulted here).
+            ops = sorted({c["op"] for c in stack.emu("calls")})
+            for op in ops:
+                with self.subTest(op=op):
+                    stack.reset()
+                    stack.create_prerequisites()
+                    before = stack.inventory()
+                    # More conflicts than every retry policy together absorbs.
+                    stack.emu("fail-next", {"op": op, "error": "ConflictException", "count": 1000})
+                    code, _, err, _ = stack.run(provision_input(), name=f"persistent-{op}", quiet=True)
+                    self.assertEqual(code, 2, err)
+                    self.assertIn("Error: Resource.Conflict", err, "the original error name")
+                    stack.emu("fail-next", {"op": op, "error": "ConflictException", "count": 0})
+                    if "rollback failed too" in err:
+                        # The fault also breaks the rollback (the teardown lists with the same operation):
+                        # the user is told to run the teardown, which then cleans up.
+                        self.assertIn("run the teardown state machine", err)
+                        code, _, terr, _ = stack.run({"name": "orders", "skipFinalSnapshot": True},
+                                                     definition="statemachine/teardown.asl.json",
+                                                     name=f"persistent-{op}-teardown", quiet=True)
+                        self.assertEqual(code, 0, terr)
+                        teardown_needed += 1
+                    else:
+                        self.assertIn("rolled back", err)
+                        rolled_back += 1
+                    self.assertEqual(stack.inventory(), before, f"{op}: something was left behind")
+        print(f"\npersistent faults: {len(ops)}, rolled back: {rolled_back}, "
+              f"rollback also faulted then teardown: {teardown_needed}, leaked: 0", file=sys.stderr)
+        self.assertEqual(rolled_back + teardown_needed, len(ops))
+        self.assertGreater(rolled_back, 0)
+
+
 class BadInput(unittest.TestCase):
     def test_each_malformed_execution_fails_first_with_input_invalid_naming_the_field(self):
         cases = json.loads((Path(__file__).parent / "bad_inputs.json").read_text())
