@@ -280,29 +280,34 @@ pub fn ipv4_in_cidr(ip: std::net::Ipv4Addr, cidr: &str) -> bool {
     }
 }
 
+/// The deployment name's rules (every resource name derives from it).
+pub fn validate_name(n: &str) -> Result<(), StepError> {
+    if n.len() < 3 || n.len() > MAX_NAME_LEN {
+        return Err(StepError::invalid(
+            "name",
+            format!("must be 3 to {MAX_NAME_LEN} characters, got {}", n.len()),
+        ));
+    }
+    if !is_dns_label_name(n) {
+        return Err(StepError::invalid(
+                "name",
+                "must be lowercase letters, digits and single hyphens, start with a letter and not end with a hyphen",
+            ));
+    }
+    if n.starts_with("rgw-") || n.starts_with("rcfg-") {
+        return Err(StepError::invalid(
+            "name",
+            "must not start with `rgw-` or `rcfg-` (reserved by VPC Lattice)",
+        ));
+    }
+    Ok(())
+}
+
 impl ProvisionInput {
     /// Checks that need no AWS call. VPC/subnet existence and the existing
     /// database are checked by the validate-input step against the APIs.
     pub fn validate(&self) -> Result<(), StepError> {
-        let n = &self.name;
-        if n.len() < 3 || n.len() > MAX_NAME_LEN {
-            return Err(StepError::invalid(
-                "name",
-                format!("must be 3 to {MAX_NAME_LEN} characters, got {}", n.len()),
-            ));
-        }
-        if !is_dns_label_name(n) {
-            return Err(StepError::invalid(
-                "name",
-                "must be lowercase letters, digits and single hyphens, start with a letter and not end with a hyphen",
-            ));
-        }
-        if n.starts_with("rgw-") || n.starts_with("rcfg-") {
-            return Err(StepError::invalid(
-                "name",
-                "must not start with `rgw-` or `rcfg-` (reserved by VPC Lattice)",
-            ));
-        }
+        validate_name(&self.name)?;
         validate_vpc_ref(
             "databaseVpc",
             self.database_vpc.id.as_deref(),

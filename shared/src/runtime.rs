@@ -77,11 +77,26 @@ where
     F: Fn(I) -> Fut,
     Fut: Future<Output = Result<O, StepError>>,
 {
-    lambda_runtime::tracing::init_default_subscriber();
     let handler = &handler;
+    serve(move |payload, request_id| async move {
+        invoke(function, payload, &request_id, handler).await
+    })
+    .await
+}
+
+/// The Lambda loop every entry point shares: the JSON log subscriber, then each
+/// event's payload and request id to `handle`, its error reported under its stable name.
+pub async fn serve<O, F, Fut>(handle: F) -> Result<(), lambda_runtime::Error>
+where
+    O: Serialize,
+    F: Fn(Value, String) -> Fut,
+    Fut: Future<Output = Result<O, StepError>>,
+{
+    lambda_runtime::tracing::init_default_subscriber();
+    let handle = &handle;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let (payload, context) = event.into_parts();
-        invoke(function, payload, &context.request_id, handler)
+        handle(payload, context.request_id)
             .await
             .map_err(Diagnostic::from)
     }))
@@ -131,14 +146,10 @@ where
     F: Fn(crate::plan::Ctx) -> Fut,
     Fut: Future<Output = Result<O, StepError>>,
 {
-    lambda_runtime::tracing::init_default_subscriber();
     let handler = &handler;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let (payload, context) = event.into_parts();
-        invoke_step(function, section, payload, &context.request_id, handler)
-            .await
-            .map_err(Diagnostic::from)
-    }))
+    serve(move |payload, request_id| async move {
+        invoke_step(function, section, payload, &request_id, handler).await
+    })
     .await
 }
 

@@ -11,11 +11,9 @@
 use std::fmt::Display;
 use std::future::Future;
 
-use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::input::{is_dns_label_name, MAX_NAME_LEN};
 use crate::plan::{Names, PollState};
 use crate::poll::{outcome, Class, Policy};
 use crate::tags::Owner;
@@ -60,25 +58,7 @@ impl TeardownInput {
     /// provisioning input applies to it (and `onlyExecution`, when given, is
     /// not empty).
     pub fn names(&self) -> Result<Names, StepError> {
-        let n = &self.name;
-        if n.len() < 3 || n.len() > MAX_NAME_LEN {
-            return Err(StepError::invalid(
-                "name",
-                format!("must be 3 to {MAX_NAME_LEN} characters, got {}", n.len()),
-            ));
-        }
-        if !is_dns_label_name(n) {
-            return Err(StepError::invalid(
-                "name",
-                "must be lowercase letters, digits and single hyphens, start with a letter and not end with a hyphen",
-            ));
-        }
-        if n.starts_with("rgw-") || n.starts_with("rcfg-") {
-            return Err(StepError::invalid(
-                "name",
-                "must not start with `rgw-` or `rcfg-` (reserved by VPC Lattice)",
-            ));
-        }
+        crate::input::validate_name(&self.name)?;
         if self.only_execution.as_deref() == Some("") {
             // An empty value would match nothing and silently delete nothing.
             return Err(StepError::invalid(
@@ -86,7 +66,7 @@ impl TeardownInput {
                 "must be a Step Functions execution name, not empty",
             ));
         }
-        Ok(Names::for_deployment(n))
+        Ok(Names::for_deployment(&self.name))
     }
 
     /// Whose resources this teardown deletes.
@@ -363,20 +343,17 @@ where
     F: Fn(TeardownInput) -> Fut,
     Fut: Future<Output = Result<O, StepError>>,
 {
-    lambda_runtime::tracing::init_default_subscriber();
     let handler = &handler;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let (payload, context) = event.into_parts();
-        invoke_teardown(function, section, payload, &context.request_id, handler)
-            .await
-            .map_err(Diagnostic::from)
-    }))
+    crate::runtime::serve(move |payload, request_id| async move {
+        invoke_teardown(function, section, payload, &request_id, handler).await
+    })
     .await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lambda_runtime::Diagnostic;
     use serde_json::json;
 
     const POLICY: Policy = Policy {
