@@ -27,9 +27,17 @@ if [ ! -x .venv-moto/bin/moto_server ] || ! cmp -s tools/requirements-moto.lock 
   cp tools/requirements-moto.lock .venv-moto/.installed-lock
 fi
 
-if [ ! -x node_modules/.bin/asl-validator ] || ! cmp -s package-lock.json node_modules/.package-lock.json 2>/dev/null; then
+if [ ! -x .venv-checkov/bin/checkov ] || ! cmp -s tools/requirements-checkov.lock .venv-checkov/.installed-lock; then
+  say "checkov (tools/requirements-checkov.lock) into .venv-checkov"
+  python3 -m venv .venv-checkov
+  .venv-checkov/bin/pip install --quiet --disable-pip-version-check -r tools/requirements-checkov.lock
+  cp tools/requirements-checkov.lock .venv-checkov/.installed-lock
+fi
+
+if [ ! -x node_modules/.bin/asl-validator ] || ! cmp -s package-lock.json node_modules/.installed-lock 2>/dev/null; then
   say "JavaScript tools (package-lock.json) into node_modules"
   npm ci --no-audit --no-fund --loglevel=error
+  cp package-lock.json node_modules/.installed-lock
 fi
 
 # Versions, so a log shows what ran.
@@ -37,4 +45,5 @@ fi
 .venv/bin/cfn-lint --version >&2
 node_modules/.bin/asl-validator --version >&2
 .venv-moto/bin/python -c 'import moto; print("moto", moto.__version__)' >&2
+printf 'checkov %s\n' "$(.venv-checkov/bin/checkov --version)" >&2
 node --version >&2

@@ -69,7 +69,48 @@ pub async fn handle(
         reason = out.reason.as_deref(),
         "polled"
     );
+    let (dimensions, metrics) = poll_metrics(kind, &out);
+    shared::emf::emit(&dimensions, &metrics);
     Ok(out)
+}
+
+impl Kind {
+    /// The name the ASL uses (and the `Kind` metric dimension).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Database => "database",
+            Kind::ResourceGateway => "resource-gateway",
+            Kind::VpcAssociations => "vpc-associations",
+            Kind::ResourceConfiguration => "resource-configuration",
+            Kind::ResourceAssociation => "resource-association",
+        }
+    }
+}
+
+type Dimensions = [(&'static str, &'static str); 3];
+type Metrics = [(&'static str, f64, &'static str); 2];
+
+/// The EMF metrics of one poll, by `Kind` and `PollState` (READY, PENDING, FAILED, TIMED_OUT):
+/// `PollAttempts` counts polls (its Sum is how often a loop went round), `Attempt` is this poll's
+/// number in its loop (its Maximum is how long loops take to converge).
+pub fn poll_metrics(kind: Kind, out: &PollOut) -> (Dimensions, Metrics) {
+    let state = match out.state {
+        PollState::Pending => "PENDING",
+        PollState::Ready => "READY",
+        PollState::Failed => "FAILED",
+        PollState::TimedOut => "TIMED_OUT",
+    };
+    (
+        [
+            ("Function", COMPONENT),
+            ("Kind", kind.name()),
+            ("PollState", state),
+        ],
+        [
+            ("PollAttempts", 1.0, "Count"),
+            ("Attempt", f64::from(out.attempt), "Count"),
+        ],
+    )
 }
 
 /// The previous poll of this loop, carried in the execution state.
@@ -643,6 +684,67 @@ mod tests {
         }
         let bad = serde_json::json!({"kind": "ResourceGateway", "ctx": ctx});
         assert!(serde_json::from_value::<StatusInput>(bad).is_err());
+    }
+
+    #[test]
+    fn the_metric_kind_is_the_asl_name() {
+        for kind in [
+            Kind::Database,
+            Kind::ResourceGateway,
+            Kind::VpcAssociations,
+            Kind::ResourceConfiguration,
+            Kind::ResourceAssociation,
+        ] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
+        }
+    }
+
+    #[test]
+    fn every_poll_is_one_poll_attempt_metric_by_kind_and_state() {
+        let mut out = outcome(
+            Policy::LATTICE,
+            3,
+            "CREATE_IN_PROGRESS",
+            Class::Pending,
+            None,
+        );
+        let (dims, metrics) = poll_metrics(Kind::ResourceGateway, &out);
+        let doc = shared::emf::document(&dims, &metrics, 1_700_000_000_000);
+        let cw = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(cw["Namespace"], "LatticeDbAccess");
+        assert_eq!(
+            cw["Dimensions"],
+            serde_json::json!([["Function", "Kind", "PollState"]])
+        );
+        assert_eq!(
+            cw["Metrics"],
+            serde_json::json!([
+                {"Name": "PollAttempts", "Unit": "Count"},
+                {"Name": "Attempt", "Unit": "Count"}
+            ])
+        );
+        assert_eq!(
+            (&doc["Function"], &doc["Kind"], &doc["PollState"]),
+            (
+                &serde_json::json!("status"),
+                &serde_json::json!("resource-gateway"),
+                &serde_json::json!("PENDING")
+            )
+        );
+        assert_eq!(
+            (&doc["PollAttempts"], &doc["Attempt"]),
+            (&serde_json::json!(1.0), &serde_json::json!(3.0))
+        );
+        for (state, name) in [
+            (PollState::Ready, "READY"),
+            (PollState::Failed, "FAILED"),
+            (PollState::TimedOut, "TIMED_OUT"),
+        ] {
+            out.state = state;
+            assert_eq!(poll_metrics(Kind::Database, &out).0[2], ("PollState", name));
+            // The dimension value is the state the ASL's Choice reads.
+            assert_eq!(serde_json::to_value(state).unwrap(), name);
+        }
     }
 
     #[test]
