@@ -123,7 +123,7 @@ def teardown_states(prefix, end_state):
     return f"{prefix}TeardownInParallel", st
 
 
-teardown = {"Comment": "Delete everything a deployment created, in dependency order; deleting what is gone counts as success, so it can be re-run. Input: {\"name\", \"keepDatabase\", \"skipFinalSnapshot\"} or the provisioning output.",
+teardown = {"TimeoutSeconds": 14400, "Comment": "Delete everything a deployment created, in dependency order; deleting what is gone counts as success, so it can be re-run. Input: {\"name\", \"keepDatabase\", \"skipFinalSnapshot\"} or the provisioning output.",
             "StartAt": "Prepare", "States": {}}
 teardown["States"]["Prepare"] = {"Type": "Pass", "Comment": "The Lambdas read the request from $.request and keep their progress beside it.",
                                  "Parameters": {"request.$": "$"}, "Next": None}
@@ -227,7 +227,7 @@ states["RollbackFailed"] = {
 states["ProvisioningFailed"] = {"Type": "Fail", "Comment": "The original error name and cause.",
                                 "ErrorPath": "$.Error", "CausePath": "$.Cause"}
 
-asl = {"Comment": "Provision private access to an RDS database through Amazon VPC Lattice (see README). Every Task returns the execution state with its own section added.",
+asl = {"TimeoutSeconds": 14400, "Comment": "Provision private access to an RDS database through Amazon VPC Lattice (see README). Every Task returns the execution state with its own section added.",
        "StartAt": "ValidateInput", "States": states}
 
 import sys

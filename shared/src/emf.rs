@@ -34,13 +34,36 @@ pub fn document(
     Value::Object(root)
 }
 
+/// Properties added to every EMF line of the current invocation (the deployment
+/// and the request id), so metric lines can be traced like log lines. Lambda runs
+/// one invocation at a time per process, so one process-wide slot is enough.
+static CONTEXT: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// Set the properties of the current invocation (replacing the previous ones).
+pub fn set_context(properties: Vec<(String, String)>) {
+    if let Ok(mut c) = CONTEXT.lock() {
+        *c = properties;
+    }
+}
+
 /// Print an EMF document to stdout (not through `tracing`: EMF must be a bare JSON line).
 pub fn emit(dimensions: &[(&str, &str)], metrics: &[(&str, f64, &str)]) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis())
         .unwrap_or_default();
-    println!("{}", document(dimensions, metrics, now));
+    println!("{}", with_context(document(dimensions, metrics, now)));
+}
+
+/// `doc` with the invocation's properties (never replacing a dimension or metric).
+fn with_context(mut doc: Value) -> Value {
+    if let (Ok(context), Some(map)) = (CONTEXT.lock(), doc.as_object_mut()) {
+        for (k, v) in context.iter() {
+            map.entry(k.clone())
+                .or_insert_with(|| Value::String(v.clone()));
+        }
+    }
+    doc
 }
 
 #[cfg(test)]
@@ -62,5 +85,27 @@ mod tests {
         // Every dimension and metric named in the metadata is a top-level member.
         assert_eq!(d["Function"], "resource-gateway");
         assert_eq!(d["ResourcesCreated"], 1.0);
+    }
+
+    #[test]
+    fn metric_lines_carry_the_invocations_deployment_and_request_id() {
+        set_context(vec![
+            ("deployment".into(), "orders".into()),
+            ("requestId".into(), "req-1".into()),
+        ]);
+        let d = with_context(document(
+            &[("Function", "status")],
+            &[("PollAttempts", 1.0, "Count")],
+            1,
+        ));
+        assert_eq!(
+            (d["deployment"].as_str(), d["requestId"].as_str()),
+            (Some("orders"), Some("req-1"))
+        );
+        assert_eq!(
+            d["Function"], "status",
+            "context never replaces a dimension"
+        );
+        set_context(vec![]);
     }
 }

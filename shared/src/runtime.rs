@@ -40,6 +40,10 @@ where
     Fut: Future<Output = Result<O, StepError>>,
 {
     let deployment = deployment_of(&payload).to_string();
+    crate::emf::set_context(vec![
+        ("deployment".to_string(), deployment.clone()),
+        ("requestId".to_string(), request_id.to_string()),
+    ]);
     let span = tracing::info_span!("step", function, deployment = %deployment, request_id);
     async move {
         let started = Instant::now();
