@@ -30,7 +30,7 @@ SDK_SERVICE = {
 }
 
 # The shared helpers over one SDK each (shared/Cargo.toml features).
-SHARED_SDK_MODULES = {"ec2": "aws-sdk-ec2", "lattice": "aws-sdk-vpclattice"}
+SHARED_SDK_MODULES = {"ec2": "aws-sdk-ec2", "lattice": "aws-sdk-vpclattice", "rds": "aws-sdk-rds"}
 
 _LOG_DELIVERY = {
     "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",

@@ -16,4 +16,6 @@ pub use plan::Ctx;
 pub mod ec2;
 #[cfg(feature = "lattice")]
 pub mod lattice;
+#[cfg(feature = "rds")]
+pub mod rds;
 pub mod testing;

@@ -10,6 +10,7 @@ use aws_sdk_rds::types::{DbCluster, DbInstance, Tag, VpcSecurityGroupMembership}
 use aws_sdk_rds::Client;
 use shared::error::error_code;
 use shared::plan::{DatabaseOut, DbKind, DbNetworkOut, Plan, PlannedCreate};
+use shared::rds::{describe_cluster, describe_instance};
 use shared::{Ctx, SdkResultExt, StepError};
 
 pub const COMPONENT: &str = "database";
@@ -393,34 +394,6 @@ fn with_our_group(
 }
 
 // ---- helpers ----
-
-/// The instance named `id`, or `None` when RDS says it does not exist.
-pub async fn describe_instance(rds: &Client, id: &str) -> Result<Option<DbInstance>, StepError> {
-    match rds
-        .describe_db_instances()
-        .db_instance_identifier(id)
-        .send()
-        .await
-    {
-        Ok(out) => Ok(out.db_instances().first().cloned()),
-        Err(e) if error_code(&e) == Some("DBInstanceNotFound") => Ok(None),
-        Err(e) => Err(StepError::from_sdk("rds:DescribeDBInstances", &e)),
-    }
-}
-
-/// The cluster named `id`, or `None` when RDS says it does not exist.
-pub async fn describe_cluster(rds: &Client, id: &str) -> Result<Option<DbCluster>, StepError> {
-    match rds
-        .describe_db_clusters()
-        .db_cluster_identifier(id)
-        .send()
-        .await
-    {
-        Ok(out) => Ok(out.db_clusters().first().cloned()),
-        Err(e) if error_code(&e) == Some("DBClusterNotFoundFault") => Ok(None),
-        Err(e) => Err(StepError::from_sdk("rds:DescribeDBClusters", &e)),
-    }
-}
 
 fn ours(tags: &[Tag], name: &str) -> bool {
     shared::tags::is_ours(

@@ -7,9 +7,9 @@
 
 use aws_sdk_rds::types::{DbCluster, DbInstance, Filter};
 use serde::{Deserialize, Serialize};
-use shared::error::error_code;
 use shared::plan::{DbKind, PollOut, PollState};
 use shared::poll::{outcome, Class, Policy};
+use shared::rds::{describe_cluster, describe_instance};
 use shared::{Ctx, SdkResultExt, StepError};
 
 pub const COMPONENT: &str = "status";
@@ -345,38 +345,6 @@ fn failed_db(what: &str, id: &str, status: &str) -> String {
         "{what} {id} is in status `{status}`, from which it does not become available by itself; \
          see its RDS events for the cause"
     )
-}
-
-async fn describe_instance(
-    rds: &aws_sdk_rds::Client,
-    id: &str,
-) -> Result<Option<DbInstance>, StepError> {
-    match rds
-        .describe_db_instances()
-        .db_instance_identifier(id)
-        .send()
-        .await
-    {
-        Ok(out) => Ok(out.db_instances().first().cloned()),
-        Err(e) if error_code(&e) == Some("DBInstanceNotFound") => Ok(None),
-        Err(e) => Err(StepError::from_sdk("rds:DescribeDBInstances", &e)),
-    }
-}
-
-async fn describe_cluster(
-    rds: &aws_sdk_rds::Client,
-    id: &str,
-) -> Result<Option<DbCluster>, StepError> {
-    match rds
-        .describe_db_clusters()
-        .db_cluster_identifier(id)
-        .send()
-        .await
-    {
-        Ok(out) => Ok(out.db_clusters().first().cloned()),
-        Err(e) if error_code(&e) == Some("DBClusterNotFoundFault") => Ok(None),
-        Err(e) => Err(StepError::from_sdk("rds:DescribeDBClusters", &e)),
-    }
 }
 
 /// Every instance of the cluster, in one call per page of 100.

@@ -18,6 +18,7 @@
 //! execution created the group.
 
 pub use shared::teardown::{Previous, TeardownInput, TeardownOut};
+use shared::rds::{describe_cluster, describe_instance};
 
 use std::time::SystemTime;
 
@@ -695,32 +696,6 @@ async fn delete_subnet_group(
 }
 
 // ---- describing ----
-
-async fn describe_instance(rds: &Rds, id: &str) -> Result<Option<DbInstance>, StepError> {
-    match rds
-        .describe_db_instances()
-        .db_instance_identifier(id)
-        .send()
-        .await
-    {
-        Ok(out) => Ok(out.db_instances().first().cloned()),
-        Err(e) if error_code(&e) == Some("DBInstanceNotFound") => Ok(None),
-        Err(e) => Err(StepError::from_sdk("rds:DescribeDBInstances", &e)),
-    }
-}
-
-async fn describe_cluster(rds: &Rds, id: &str) -> Result<Option<DbCluster>, StepError> {
-    match rds
-        .describe_db_clusters()
-        .db_cluster_identifier(id)
-        .send()
-        .await
-    {
-        Ok(out) => Ok(out.db_clusters().first().cloned()),
-        Err(e) if error_code(&e) == Some("DBClusterNotFoundFault") => Ok(None),
-        Err(e) => Err(StepError::from_sdk("rds:DescribeDBClusters", &e)),
-    }
-}
 
 async fn cluster_instances(rds: &Rds, cluster: &str) -> Result<Vec<DbInstance>, StepError> {
     instances(

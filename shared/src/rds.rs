@@ -1,0 +1,59 @@
+//! RDS lookups shared by the steps that create, poll and delete databases:
+//! "not found" is an answer (`None`), not an error.
+
+use aws_sdk_rds::types::{DbCluster, DbInstance};
+use aws_sdk_rds::Client;
+
+use crate::error::{error_code, StepError};
+
+/// The instance named `id`, or `None` when RDS says it does not exist.
+pub async fn describe_instance(rds: &Client, id: &str) -> Result<Option<DbInstance>, StepError> {
+    match rds
+        .describe_db_instances()
+        .db_instance_identifier(id)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.db_instances().first().cloned()),
+        Err(e) if error_code(&e) == Some("DBInstanceNotFound") => Ok(None),
+        Err(e) => Err(StepError::from_sdk("rds:DescribeDBInstances", &e)),
+    }
+}
+
+/// The cluster named `id`, or `None` when RDS says it does not exist.
+pub async fn describe_cluster(rds: &Client, id: &str) -> Result<Option<DbCluster>, StepError> {
+    match rds
+        .describe_db_clusters()
+        .db_cluster_identifier(id)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.db_clusters().first().cloned()),
+        Err(e) if error_code(&e) == Some("DBClusterNotFoundFault") => Ok(None),
+        Err(e) => Err(StepError::from_sdk("rds:DescribeDBClusters", &e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    #[tokio::test]
+    async fn not_found_is_none_and_other_errors_keep_their_name() {
+        let gone = mock!(Client::describe_db_instances)
+            .then_http_response(|| crate::testing::rds_error(404, "DBInstanceNotFound", "gone"));
+        let throttled = mock!(Client::describe_db_clusters)
+            .then_http_response(|| crate::testing::rds_error(400, "Throttling", "slow down"));
+        let rds = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&gone, &throttled], |c| c
+            .retry_config(aws_sdk_rds::config::retry::RetryConfig::disabled()));
+        assert_eq!(describe_instance(&rds, "orders-db").await.unwrap(), None);
+        assert_eq!(
+            describe_cluster(&rds, "orders-db")
+                .await
+                .unwrap_err()
+                .name(),
+            "Aws.Throttled"
+        );
+    }
+}
