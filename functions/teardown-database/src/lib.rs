@@ -17,8 +17,8 @@
 //! to it go; our security group leaves an adopted database only when that
 //! execution created the group.
 
-pub use shared::teardown::{Previous, TeardownInput, TeardownOut};
 use shared::rds::{describe_cluster, describe_instance};
+pub use shared::teardown::{Previous, TeardownInput, TeardownOut};
 
 use std::time::SystemTime;
 
