@@ -136,11 +136,45 @@ teardown["States"]["TornDown"] = {"Type": "Succeed"}
 flow = {}
 flow["ValidateInput"] = task("ValidateInputFunctionArn", "CreateDatabaseNetwork", payload={"input.$": "$", "execution.$": "$$.Execution.Name"}, comment="Checks the input against AWS's constraints and resolves VPCs, subnets and the database before anything is created. Bad input fails here with Input.Invalid.")
 flow["CreateDatabaseNetwork"] = task("DbNetworkFunctionArn", "BuildInParallel", comment="Step 1: DB subnet group; gateway and database security groups, paired on the DB port.")
+BUILDS = [("Database", "CreateDatabase", db_branch), ("ResourceGateway", "CreateResourceGateway", gw_branch),
+          ("ClientSide", "CreateClientAccess", net_branch)]
+
+
+def guarded(label, start, build):
+    """A branch that ends normally even when its steps fail, with the error in $.failure.
+
+    A failing branch would otherwise stop the Parallel while a sibling's Lambda is still running
+    (an invocation cannot be cancelled): the rollback would start, and that Lambda could then
+    create something after the rollback had looked for it. Each branch therefore runs to its end.
+    """
+    inner = branch(start, build)
+    return {"StartAt": f"Build{label}", "States": {
+        f"Build{label}": {"Type": "Parallel", "Branches": [inner], "OutputPath": "$[0]",
+                          "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure",
+                                     "Next": f"{label}Stopped"}],
+                          "End": True},
+        f"{label}Stopped": {"Type": "Succeed"},
+    }}
+
+
 flow["BuildInParallel"] = {
     "Type": "Parallel",
-    "Comment": "The database takes minutes; the gateway and the client side are built meanwhile.",
-    "Branches": [branch("CreateDatabase", db_branch), branch("CreateResourceGateway", gw_branch), branch("CreateClientAccess", net_branch)],
-    "ResultSelector": {
+    "Comment": "The database takes minutes; the gateway and the client side are built meanwhile. A failed branch does not stop the others, so the rollback starts only once nothing is still being created.",
+    "Branches": [guarded(label, start, build) for label, start, build in BUILDS],
+    "Next": "DidEveryBuildSucceed",
+}
+flow["DidEveryBuildSucceed"] = {
+    "Type": "Choice",
+    "Choices": [{"Variable": f"$[{i}].failure", "IsPresent": True, "Next": f"{label}BuildFailed"}
+                for i, (label, _, _) in enumerate(BUILDS)],
+    "Default": "JoinBuilds",
+}
+for i, (label, _, _) in enumerate(BUILDS):
+    flow[f"{label}BuildFailed"] = {"Type": "Fail", "Comment": "The branch's own error name and cause.",
+                                   "ErrorPath": f"$[{i}].failure.Error", "CausePath": f"$[{i}].failure.Cause"}
+flow["JoinBuilds"] = {
+    "Type": "Pass",
+    "Parameters": {
         "plan.$": "$[0].plan", "dbNetwork.$": "$[0].dbNetwork",
         "database.$": "$[0].database", "databasePoll.$": "$[0].databasePoll",
         "gateway.$": "$[1].gateway", "gatewayPoll.$": "$[1].gatewayPoll",

@@ -205,7 +205,39 @@ class StateMachineTests(unittest.TestCase):
     def test_the_database_branch_does_not_wait_for_the_network(self):
         d = self.definitions["provision.asl.json"]
         starts = [[b["StartAt"] for b in s["Branches"]] for _, s, _ in walk_states(d["States"]) if s["Type"] == "Parallel"]
-        self.assertIn(["CreateDatabase", "CreateResourceGateway", "CreateClientAccess"], starts)
+        self.assertIn(["CreateDatabase"], starts)
+        self.assertIn(["CreateResourceGateway"], starts)
+        self.assertIn(["CreateClientAccess"], starts)
+        self.assertIn(["BuildDatabase", "BuildResourceGateway", "BuildClientSide"], starts)
+
+    def test_no_provisioning_branch_can_stop_its_siblings(self):
+        # A failing branch would stop a multi-branch Parallel while a sibling's Lambda still runs,
+        # and the rollback could then miss what that Lambda creates: every such branch catches all.
+        d = self.definitions["provision.asl.json"]
+        provision = d["States"]["Provision"]["Branches"][0]["States"]
+        checked = 0
+        for name, s, _ in walk_states(provision):
+            if s["Type"] != "Parallel" or len(s["Branches"]) < 2:
+                continue
+            for b in s["Branches"]:
+                first = b["States"][b["StartAt"]]
+                self.assertEqual(first["Type"], "Parallel", f"{name}: {b['StartAt']}")
+                self.assertTrue(first.get("End"), b["StartAt"])
+                self.assertEqual([c["ErrorEquals"] for c in first["Catch"]], [["States.ALL"]], b["StartAt"])
+                caught = b["States"][first["Catch"][0]["Next"]]
+                self.assertEqual(caught["Type"], "Succeed", b["StartAt"])
+                self.assertEqual(first["Catch"][0]["ResultPath"], "$.failure")
+                checked += 1
+            # ... and the join fails with the branch's own error when one of them failed.
+            choice = provision[s["Next"]]
+            self.assertEqual(choice["Type"], "Choice")
+            self.assertEqual(len(choice["Choices"]), len(s["Branches"]))
+            for i, c in enumerate(choice["Choices"]):
+                self.assertEqual((c["Variable"], c["IsPresent"]), (f"$[{i}].failure", True))
+                fail = provision[c["Next"]]
+                self.assertEqual((fail["Type"], fail["ErrorPath"], fail["CausePath"]),
+                                 ("Fail", f"$[{i}].failure.Error", f"$[{i}].failure.Cause"))
+        self.assertEqual(checked, 3)
 
 if __name__ == "__main__":
     unittest.main()

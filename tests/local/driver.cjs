@@ -71,6 +71,7 @@ class LocalFunction {
     this.queue = [];        // invocations waiting for the runtime to ask for work
     this.waiter = null;     // the runtime's pending GET /next response
     this.inFlight = new Map();
+    this.pending = new Set(); // every invocation not yet answered, queued or running
     this.child = null;
     this.invocations = 0;
   }
@@ -117,11 +118,21 @@ class LocalFunction {
 
   invoke(payload) {
     this.invocations++;
-    return new Promise((resolve, reject) => {
+    const p = new Promise((resolve, reject) => {
       const inv = { id: crypto.randomUUID(), payload, resolve, reject };
       this.queue.push(inv);
       this.dispatch();
     });
+    this.pending.add(p);
+    const done = () => this.pending.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  /** Like Lambda, an invocation runs to its end even when the execution no longer waits for it
+   * (a Parallel branch stopped by a sibling's failure); settles when none is left. */
+  async drain() {
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
   }
 
   dispatch() {
@@ -322,6 +333,9 @@ async function main() {
     process.stderr.write(`EXECUTION FAILED\nError: ${error}\nCause: ${typeof cause === 'string' ? cause : JSON.stringify(cause)}\n`);
     code = 2;
   } finally {
+    // Invocations still running after the execution ended (bounded by their 60 s deadline).
+    const drained = Promise.all([...functions.values()].map((fn) => fn.drain()));
+    await Promise.race([drained, new Promise((r) => setTimeout(r, 70_000).unref())]);
     for (const fn of functions.values()) fn.stop();
   }
   const summary = { events: events.length, invocations: Object.fromEntries([...functions.values()].map((f) => [f.name, f.invocations])) };

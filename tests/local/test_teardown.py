@@ -5,6 +5,7 @@
 
 import copy
 import json
+import time
 import sys
 import unittest
 from pathlib import Path
@@ -103,6 +104,27 @@ class Rollback(unittest.TestCase):
             self.assertEqual(code, 2, err)
             self.assertIn("rolled back", err)
             self.assertEqual(stack.inventory(), after_first)
+
+    def test_the_rollback_waits_for_steps_still_running_in_sibling_branches(self):
+        # The gateway branch fails for good while the client-side branch's CreateServiceNetwork is
+        # held in flight. A Lambda invocation cannot be cancelled, so if the rollback started at
+        # once, that call would create a service network after the teardown had looked for one.
+        hold_ms = 4000
+        with LocalStack() as stack:
+            ids = stack.create_prerequisites()
+            before = stack.inventory()
+            stack.emu("fail-next", {"op": "GetResourceGateway", "error": "ConflictException", "count": 50})
+            stack.emu("delay-next", {"op": "CreateServiceNetwork", "ms": hold_ms})
+            code, _, err, run_dir = stack.run(provision_input(ids), name="sibling", quiet=True)
+            self.assertEqual(code, 2, err)
+            self.assertIn("Error: Resource.Conflict", err, "the failed branch's error, not a later one")
+            self.assertIn("rolled back", err)
+            time.sleep(hold_ms / 1000 + 1)  # anything still in flight has landed by now
+            self.assertEqual(stack.inventory(), before, "nothing created after the rollback")
+            events = json.loads((run_dir / "events.json").read_text())
+            entered = [e["state"]["name"] for e in events if e["type"] == "StateEntered"]
+            self.assertLess(entered.index("CreateMonitoring"), entered.index("RollbackTeardownLattice"),
+                            "the client-side branch ran to its end before the rollback began")
 
     def test_a_lambda_timeout_after_a_successful_create_is_retried_and_adopts(self):
         with LocalStack() as stack:

@@ -180,6 +180,29 @@ pub async fn fail_next(State(s): State<Shared>, body: Bytes) -> Response {
     ok(json!({"op": op, "error": error, "httpStatus": status, "count": count}))
 }
 
+/// `{"op", "ms", "count"?}`: the next `count` (default 1) calls of `op` are held `ms` (at most
+/// 60 000) before they are served; `count: 0` clears it.
+pub async fn delay_next(State(s): State<Shared>, body: Bytes) -> Response {
+    let Some(m) = object(&body) else {
+        return bad(400, "body must be a JSON object");
+    };
+    let Some(op) = m.get("op").and_then(Value::as_str) else {
+        return bad(400, "op is required");
+    };
+    let Some(ms) = m.get("ms").and_then(Value::as_u64).filter(|ms| *ms <= 60_000) else {
+        return bad(400, "ms must be an integer from 0 to 60000");
+    };
+    let count = match m.get("count") {
+        None => 1,
+        Some(v) => match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
+            Some(n) => n,
+            None => return bad(400, "count must be a non-negative integer"),
+        },
+    };
+    lock(&s).delay(op, ms, count);
+    ok(json!({"op": op, "ms": ms, "count": count}))
+}
+
 pub async fn unknown() -> Response {
     bad(404, "unknown control route")
 }

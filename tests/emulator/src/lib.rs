@@ -51,7 +51,17 @@ async fn cloudwatch_op(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    hold(&s, &op).await;
     cloudwatch::handle(&mut lock(&s), &op, &headers, &body)
+}
+
+/// Waits out a `/_emu/delay-next` for `op` (never while holding the lock), so a test can keep a
+/// call in flight while something else happens.
+async fn hold(s: &Shared, op: &str) {
+    let delay = lock(s).take_delay(op);
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
 }
 
 async fn lattice_op(
@@ -61,6 +71,9 @@ async fn lattice_op(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Some(op) = lattice::operation(&method, &uri) {
+        hold(&s, op).await;
+    }
     lattice::handle(&mut lock(&s), &method, &uri, &headers, &body)
 }
 
@@ -75,6 +88,7 @@ pub fn router(shared: Shared) -> Router {
         )
         .route("/_emu/force-status", post(control::force_status))
         .route("/_emu/fail-next", post(control::fail_next))
+        .route("/_emu/delay-next", post(control::delay_next))
         .route("/_emu/{*rest}", any(control::unknown))
         .route(
             "/service/GraniteServiceVersion20100801/operation/{op}",

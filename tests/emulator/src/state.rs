@@ -35,6 +35,8 @@ pub struct Emu {
     pub cloudwatch: cloudwatch::Store,
     calls: Vec<Value>,
     fail_next: HashMap<String, Injected>,
+    /// `/_emu/delay-next`: op -> (milliseconds, calls left).
+    delay_next: HashMap<String, (u64, u32)>,
 }
 
 impl Emu {
@@ -46,6 +48,7 @@ impl Emu {
             cloudwatch: cloudwatch::Store::default(),
             calls: Vec::new(),
             fail_next: HashMap::new(),
+            delay_next: HashMap::new(),
         }
     }
 
@@ -85,6 +88,26 @@ impl Emu {
         let out = entry.clone();
         if entry.count == 0 {
             self.fail_next.remove(op);
+        }
+        Some(out)
+    }
+
+    /// Holds the next `count` calls of `op` for `ms` before they are served (`count: 0` clears).
+    pub fn delay(&mut self, op: &str, ms: u64, count: u32) {
+        if count == 0 {
+            self.delay_next.remove(op);
+        } else {
+            self.delay_next.insert(op.to_string(), (ms, count));
+        }
+    }
+
+    /// Consumes one pending delay for `op`, if any.
+    pub fn take_delay(&mut self, op: &str) -> Option<std::time::Duration> {
+        let (ms, left) = self.delay_next.get_mut(op)?;
+        let out = std::time::Duration::from_millis(*ms);
+        *left -= 1;
+        if *left == 0 {
+            self.delay_next.remove(op);
         }
         Some(out)
     }

@@ -414,3 +414,63 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+#[tokio::test]
+async fn delay_next_holds_only_the_next_calls_of_that_operation() {
+    use std::time::{Duration, Instant};
+    let e = start().await;
+    let lattice = lattice_client(&e.server.url(), "us-east-1", false);
+    e.control(
+        "POST",
+        "/_emu/delay-next",
+        json!({"op": "CreateResourceGateway", "ms": 600}),
+    )
+    .await;
+    e.control(
+        "POST",
+        "/_emu/delay-next",
+        json!({"op": "PutDashboard", "ms": 600}),
+    )
+    .await;
+
+    // Another operation is served at once while a delay is pending.
+    let t = Instant::now();
+    lattice.list_resource_gateways().send().await.unwrap();
+    assert!(t.elapsed() < Duration::from_millis(500), "{:?}", t.elapsed());
+
+    let t = Instant::now();
+    gateway(&lattice, "orders-gw").await;
+    assert!(t.elapsed() >= Duration::from_millis(600), "{:?}", t.elapsed());
+    let t = Instant::now();
+    gateway(&lattice, "payments-gw").await;
+    assert!(t.elapsed() < Duration::from_millis(500), "only one call: {:?}", t.elapsed());
+
+    let t = Instant::now();
+    e.cw.put_dashboard()
+        .dashboard_name("orders")
+        .dashboard_body("{\"widgets\":[]}")
+        .send()
+        .await
+        .unwrap();
+    assert!(t.elapsed() >= Duration::from_millis(600), "{:?}", t.elapsed());
+
+    // A delayed call is still served normally (it is in the call log, with its status).
+    let ops: Vec<_> = e.calls().await.iter().map(|c| c["op"].clone()).collect();
+    assert_eq!(
+        ops,
+        [
+            json!("ListResourceGateways"),
+            json!("CreateResourceGateway"),
+            json!("CreateResourceGateway"),
+            json!("PutDashboard")
+        ]
+    );
+    let bad = e
+        .raw(
+            "POST",
+            "/_emu/delay-next",
+            Some(r#"{"op": "PutDashboard", "ms": 600001}"#),
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+}

@@ -395,6 +395,17 @@ fn logged_input(label_field: Option<&str>, req: &Req) -> Value {
 }
 
 /// Entry point for every non-control, non-CloudWatch request.
+/// The operation a request is for, if it routes to one.
+pub fn operation(method: &Method, uri: &axum::http::Uri) -> Option<&'static str> {
+    let segments: Vec<String> = uri
+        .path()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(decode)
+        .collect();
+    route(method, &segments).ok().map(|(op, _)| op)
+}
+
 pub fn handle(
     emu: &mut Emu,
     method: &Method,
