@@ -136,13 +136,15 @@ def run_sfn(stack, definition: str, input_doc: dict, bin_dir: Path, log_dir: Pat
     log_dir.mkdir(parents=True, exist_ok=True)
     (log_dir / "input.json").write_text(json.dumps(input_doc))
     subs = st.function_substitutions()[definition]
-    cmd = [shutil.which("node") or "node", str(HERE / "sfn_run.cjs"), "--definition", str(ROOT / definition),
+    # The tests' driver, with real (scaled) Wait states.
+    cmd = [shutil.which("node") or "node", str(ROOT / "tests" / "local" / "driver.cjs"), "--definition", str(ROOT / definition),
            "--functions", json.dumps(subs), "--input", str(log_dir / "input.json"), "--bin-dir", str(bin_dir),
-           "--log-dir", str(log_dir), "--wait-scale", str(scale), "--execution-name", f"{name}-{int(time.time() * 1000)}"]
-    env = {**base_env(stack), **(env_extra or {}), "NODE_PATH": str(ROOT / "node_modules")}
+           "--log-dir", str(log_dir), "--wait-scale", str(scale), "--quiet",
+           "--execution-name", f"{name}-{int(time.time() * 1000)}"]
+    env = {**base_env(stack), "AWS_LAMBDA_LOG_LEVEL": "WARN", **(env_extra or {}), "NODE_PATH": str(ROOT / "node_modules")}
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     if done.returncode == 1 or not (log_dir / "result.json").exists():
-        raise RuntimeError(f"sfn_run failed: {done.stderr}")
+        raise RuntimeError(f"driver failed: {done.stderr}")
     res = json.loads((log_dir / "result.json").read_text())
     res["events"] = json.loads((log_dir / "events.json").read_text())
     res["invocations"] = json.loads((log_dir / "invocations.json").read_text())
@@ -160,13 +162,19 @@ def poll_policies() -> dict:
     return out
 
 
-def detect(ready_s: float, first: int, cap: int) -> tuple[float, int]:
-    """When a loop with this policy (shared/src/poll.rs: the first check right after the create,
-    then waits doubling from `first`, capped at `cap`) first sees a resource that is ready
-    `ready_s` after its create: (time, attempts)."""
+def wait_after(policy: dict, attempt: int) -> int:
+    """shared/src/poll.rs `Policy::wait_after`: `first_wait` for the steady attempts, then doubling,
+    capped at `max_wait`."""
+    shift = min(max(attempt - policy.get("steady_attempts", 1), 0), 16)
+    return min(policy["first_wait"] * 2 ** shift, policy["max_wait"])
+
+
+def detect(ready_s: float, policy: dict) -> tuple[float, int]:
+    """When a loop with this policy (the first check right after the create, then its waits) first
+    sees a resource that is ready `ready_s` after its create: (time, attempts)."""
     t, attempt = 0.0, 1
     while t < ready_s:
-        t += min(first * 2 ** (attempt - 1), cap)
+        t += wait_after(policy, attempt)
         attempt += 1
     return t, attempt
 
@@ -188,25 +196,28 @@ def whatif(scenarios: list[dict], policies: dict) -> list[dict]:
     checks the model against the measured runs."""
     db = policies["DATABASE"]
     cur = policies["LATTICE"]
-    options = [("current: 5 s doubling to 30 s", cur["first_wait"], cur["max_wait"]),
-               ("5 s doubling to 10 s", 5, 10), ("every 5 s", 5, 5)]
+    steady_min = cur["first_wait"] * cur["steady_attempts"] / 60
+    options = [(f"current: {cur['first_wait']} s for {steady_min:g} min, then doubling to {cur['max_wait']} s", cur),
+               ("before: 5 s doubling to 30 s", {"first_wait": 5, "steady_attempts": 1, "max_wait": 30}),
+               ("5 s doubling to 10 s", {"first_wait": 5, "steady_attempts": 1, "max_wait": 10}),
+               ("every 5 s", {"first_wait": 5, "steady_attempts": 1, "max_wait": 5})]
+    bound_s = sum(wait_after(cur, a) for a in range(1, cur["max_attempts"]))
     rows = []
-    for label, first, cap in options:
-        row = {"policy": label, "first": first, "cap": cap,
+    for label, lp in options:
+        row = {"policy": label, "first": lp["first_wait"], "cap": lp["max_wait"],
                # attempts to cover the current bound's duration (≈ 30 min) at this policy
-               "attempts_for_30min": detect(sum(min(cur["first_wait"] * 2 ** (a - 1), cur["max_wait"])
-                                                for a in range(1, cur["max_attempts"])), first, cap)[1],
+               "attempts_for_30min": detect(bound_s, lp)[1],
                "scenarios": []}
         for c in scenarios:
             def model(f: float) -> dict:
                 L = {k: v * f for k, v in c["latency_s"].items()}
                 if c["database"] != "new":
                     L["database"] = 0.0
-                d_db, k_db = detect(L["database"], db["first_wait"], db["max_wait"])
-                d_gw, k_gw = detect(L["resourceGateway"], first, cap)
-                d_va, k_va = detect(L["vpcAssociation"], first, cap)
-                d_rc, k_rc = detect(L["resourceConfiguration"], first, cap)
-                d_ra, k_ra = detect(L["resourceAssociation"], first, cap)
+                d_db, k_db = detect(L["database"], db)
+                d_gw, k_gw = detect(L["resourceGateway"], lp)
+                d_va, k_va = detect(L["vpcAssociation"], lp)
+                d_rc, k_rc = detect(L["resourceConfiguration"], lp)
+                d_ra, k_ra = detect(L["resourceAssociation"], lp)
                 wall = max(d_db, d_gw, d_va) + d_rc + d_ra
                 ideal = max(max(L["database"], L["resourceGateway"]) + L["resourceConfiguration"],
                             L["vpcAssociation"]) + L["resourceAssociation"]
@@ -554,7 +565,7 @@ def summary(r: dict) -> list[str]:
                                  ("CreateResourceAssociation", "resourceAssociation", "LATTICE")]:
                 ready = c["latency_s"][key] if not (key == "database" and c["database"] != "new") else 0.0
                 if node in c["chain"] and ready > 0:
-                    t, _ = detect(ready, pol[p]["first_wait"], pol[p]["max_wait"])
+                    t, _ = detect(ready, pol[p])
                     seen.append(f"{key} ready at {ready:g} s, seen at {t:g} s")
             why_ratio = "" if c["ok"] else ("; the polls' backoff overshoots: " + ", ".join(seen) +
                                              " (see the what-if table)")

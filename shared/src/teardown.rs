@@ -358,6 +358,7 @@ mod tests {
 
     const POLICY: Policy = Policy {
         first_wait: 5,
+        steady_attempts: 1,
         max_wait: 30,
         max_attempts: 3,
     };

@@ -12,7 +12,12 @@
 // Usage: node tests/local/driver.cjs --definition statemachine/provision.asl.json \
 //          --functions '{"ValidateInputFunctionArn":"validate-input",...}' --input events/x.json \
 //          --bin-dir target/debug --log-dir <dir> [--wait-ms 20] [--retry-ms 20] [--quiet]
-// Prints one line per state event on stderr and the execution output (JSON) on stdout.
+//          [--wait-scale 0.05]
+// Prints one line per state event on stderr and the execution output (JSON) on stdout, and writes
+// <log-dir>/events.json, invocations.json (state, function, payload, start/end ms, outcome) and
+// result.json (exit code, output, start/end ms on the same clock as the events' `t`).
+// --wait-scale (the benchmark's critical path): Wait states wait for real, for the seconds the
+// preceding Task returned × scale, and Retry intervals are scaled alike, instead of --wait-ms/--retry-ms.
 // Exit codes: 0 succeeded, 2 execution failed (Error and Cause printed), 1 driver error.
 
 'use strict';
@@ -33,6 +38,8 @@ const { spawn } = require('child_process');
 const { StateMachine } = require('aws-local-stepfunctions');
 
 const ACCOUNT = '123456789012';
+const T0 = process.hrtime.bigint();
+const now = () => Number(process.hrtime.bigint() - T0) / 1e6;
 
 function parseArgs(argv) {
   const out = { waitMs: 20, retryMs: 20, quiet: false };
@@ -46,6 +53,7 @@ function parseArgs(argv) {
     else if (a === '--log-dir') out.logDir = next();
     else if (a === '--wait-ms') out.waitMs = Number(next());
     else if (a === '--retry-ms') out.retryMs = Number(next());
+    else if (a === '--wait-scale') out.waitScale = Number(next());
     else if (a === '--quiet') out.quiet = true;
     else if (a === '--execution-name') out.executionName = next();
     else if (a === '--timeout-after-success') out.timeoutAfterSuccess = next();
@@ -245,6 +253,46 @@ async function invokeMode(args, region) {
   return 0;
 }
 
+/** `$.a.b` on a value (the only JSONPath shape the Wait states use). */
+function simplePath(doc, p) {
+  let v = doc;
+  for (const k of p.replace(/^\$\.?/, '').split('.').filter(Boolean)) v = v == null ? undefined : v[k];
+  return v;
+}
+
+/** Real, scaled Wait durations: the interpreter reads its wait override when a Wait starts, and
+ * each Wait's `SecondsPath` is in the output of the Task before it (directly or through a Choice),
+ * so `after(task, output)` records the next wait of the Waits that can follow that Task. */
+function scaledWaits(definition, scale) {
+  const all = {};
+  collectStates(definition.States, (name, s) => { all[name] = s; });
+  const waitPath = {}, waitsAfter = {}, waitMs = {};
+  for (const [name, s] of Object.entries(all)) {
+    if (s.Type !== 'Wait') continue;
+    waitPath[name] = s;
+    if (typeof s.Seconds === 'number') waitMs[name] = s.Seconds * 1000 * scale;
+  }
+  for (const [name, s] of Object.entries(all)) {
+    if (s.Type !== 'Task') continue;
+    const nexts = [s.Next];
+    const choice = all[s.Next];
+    if (choice && choice.Type === 'Choice') nexts.push(choice.Default, ...choice.Choices.map((c) => c.Next));
+    waitsAfter[name] = nexts.filter((n) => n && waitPath[n]);
+  }
+  const waits = new Proxy({}, {
+    get: (_, name) => (typeof name === 'string' && name in waitPath ? (waitMs[name] ?? 0) : undefined),
+    has: (_, name) => name in waitPath,
+  });
+  const after = (task, output) => {
+    for (const w of waitsAfter[task] || []) {
+      const p = waitPath[w].SecondsPath;
+      const secs = p ? simplePath(output, p) : undefined;
+      if (typeof secs === 'number') waitMs[w] = secs * 1000 * scale;
+    }
+  };
+  return { waits, after };
+}
+
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const region = process.env.AWS_REGION || 'us-east-1';
@@ -263,7 +311,10 @@ async function main() {
   if (left) throw new Error(`no substitution for ${left[0]} in ${args.definition}`);
   const definition = JSON.parse(text);
 
-  const handlers = {}, waits = {}, retries = {};
+  const handlers = {}, retries = {}, invocations = [];
+  let waits = {};
+  const scaled = args.waitScale === undefined ? null : scaledWaits(definition, args.waitScale);
+  if (scaled) waits = scaled.waits;
   collectStates(definition.States, (name, s) => {
     if (s.Type === 'Task') {
       if (s.Resource !== 'arn:aws:states:::lambda:invoke') throw new Error(`${name}: only lambda:invoke tasks are supported locally`);
@@ -274,8 +325,19 @@ async function main() {
           e.name = 'Lambda.ResourceNotFoundException';
           throw e;
         }
-        await fn.start();
-        const payload = await fn.invoke(input.Payload);
+        const rec = { state: name, function: fn.name, payload: input.Payload, startMs: now() };
+        invocations.push(rec);
+        let payload;
+        try {
+          await fn.start();
+          rec.invokeMs = now();
+          payload = await fn.invoke(input.Payload);
+          Object.assign(rec, { endMs: now(), ok: true });
+        } catch (e) {
+          Object.assign(rec, { endMs: now(), ok: false, error: e.name });
+          throw e;
+        }
+        if (scaled) scaled.after(name, payload);
         if (args.timeoutAfterSuccess === name) {
           // Simulates a Lambda that did its work but timed out before answering (once).
           args.timeoutAfterSuccess = undefined;
@@ -286,14 +348,14 @@ async function main() {
         return { ExecutedVersion: '$LATEST', StatusCode: 200, Payload: payload };
       };
     }
-    if (s.Type === 'Wait') waits[name] = args.waitMs;
+    if (s.Type === 'Wait' && !scaled) waits[name] = args.waitMs;
     if (s.Type === 'Choice') {
       const m = /^\$\.([A-Za-z]+)\.state$/.exec((s.Choices[0] || {}).Variable || '');
       if (m) {
         collectStates(definition.States, (n2, s2) => { if (s2.Next === name) pollKeyOf[n2] = m[1]; });
       }
     }
-    if (s.Retry) retries[name] = args.retryMs;
+    if (s.Retry) retries[name] = scaled ? (s.Retry[0].IntervalSeconds ?? 1) * 1000 * args.waitScale : args.retryMs;
   });
 
   const input = JSON.parse(fs.readFileSync(args.input, 'utf8'));
@@ -312,20 +374,26 @@ async function main() {
   };
   const exec = sm.run(input, { context, overrides: { taskResourceLocalHandlers: handlers, waitTimeOverrides: waits, retryIntervalOverrides: retries } });
   const started = Date.now();
+  const startedMs = now();
   const events = [];
   const logging = (async () => {
     for await (const ev of exec.eventLogs) {
-      events.push(ev);
+      events.push({ ...ev, t: now() });
       const line = describe(ev);
       if (line && !args.quiet) process.stderr.write(`[${((ev.timestamp - started) / 1000).toFixed(2)}s] ${line}\n`);
     }
   })();
 
   let code = 0;
+  let output = null;
+  let endedMs;
   try {
-    const out = await exec.result;
-    process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+    output = await exec.result;
+    endedMs = now();
+    process.stdout.write(JSON.stringify(output, null, 2) + '\n');
   } catch (e) {
+    endedMs = now();
+    output = { error: e.name, cause: e.message };
     await logging.catch(() => {});
     const failed = [...events].reverse().find((ev) => ev.type === 'ExecutionFailed' || ev.type === 'StateFailed');
     const error = failed ? failed.Error : e.name;
@@ -341,6 +409,9 @@ async function main() {
   const summary = { events: events.length, invocations: Object.fromEntries([...functions.values()].map((f) => [f.name, f.invocations])) };
   fs.writeFileSync(path.join(args.logDir, 'summary.json'), JSON.stringify(summary, null, 2));
   fs.writeFileSync(path.join(args.logDir, 'events.json'), JSON.stringify(events, null, 1));
+  fs.writeFileSync(path.join(args.logDir, 'invocations.json'), JSON.stringify(invocations));
+  fs.writeFileSync(path.join(args.logDir, 'result.json'),
+    JSON.stringify({ code, output, startedMs, endedMs, waitScale: args.waitScale ?? null }));
   process.exit(code);
 }
 

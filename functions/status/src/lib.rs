@@ -1016,7 +1016,7 @@ mod tests {
                 first.attempt,
                 first.wait_seconds
             ),
-            (PollState::Pending, "CREATE_IN_PROGRESS", 1, 5)
+            (PollState::Pending, "CREATE_IN_PROGRESS", 1, 3)
         );
         let mut next = input(Kind::ResourceGateway);
         next.ctx.gateway_poll = Some(first);
@@ -1069,7 +1069,7 @@ mod tests {
         i.ctx.gateway_poll = Some(prev);
         let out = run_lattice(&[&get], i).await.unwrap();
         assert_eq!(out.state, PollState::TimedOut);
-        assert_eq!(out.attempt, 60);
+        assert_eq!(out.attempt, Policy::LATTICE.max_attempts);
     }
 
     #[tokio::test]
@@ -1281,13 +1281,18 @@ mod tests {
         let get = snra("CREATE_IN_PROGRESS", false);
         let mut i = input(Kind::ResourceAssociation);
         let mut other = testing::poll(PollState::Ready, "ACTIVE");
-        other.attempt = 7;
+        other.attempt = 60;
         i.ctx.resource_configuration_poll = Some(other);
         let mut own = testing::poll(PollState::Pending, "CREATE_IN_PROGRESS");
         own.attempt = 2;
         i.ctx.resource_association_poll = Some(own);
         let out = run_lattice(&[&get], i).await.unwrap();
-        assert_eq!((out.attempt, out.wait_seconds), (3, 20));
+        // Attempt 3 of its own loop (not 61): still in the Lattice policy's steady phase.
+        assert_eq!(
+            (out.attempt, out.wait_seconds),
+            (3, Policy::LATTICE.first_wait)
+        );
+        assert!(Policy::LATTICE.wait_after(61) > Policy::LATTICE.first_wait);
     }
 
     /// Every polling Task in the state machine names a kind this Lambda knows,

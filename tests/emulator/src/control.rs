@@ -189,7 +189,11 @@ pub async fn delay_next(State(s): State<Shared>, body: Bytes) -> Response {
     let Some(op) = m.get("op").and_then(Value::as_str) else {
         return bad(400, "op is required");
     };
-    let Some(ms) = m.get("ms").and_then(Value::as_u64).filter(|ms| *ms <= 60_000) else {
+    let Some(ms) = m
+        .get("ms")
+        .and_then(Value::as_u64)
+        .filter(|ms| *ms <= 60_000)
+    else {
         return bad(400, "ms must be an integer from 0 to 60000");
     };
     let count = match m.get("count") {

@@ -436,14 +436,26 @@ async fn delay_next_holds_only_the_next_calls_of_that_operation() {
     // Another operation is served at once while a delay is pending.
     let t = Instant::now();
     lattice.list_resource_gateways().send().await.unwrap();
-    assert!(t.elapsed() < Duration::from_millis(500), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t.elapsed()
+    );
 
     let t = Instant::now();
     gateway(&lattice, "orders-gw").await;
-    assert!(t.elapsed() >= Duration::from_millis(600), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() >= Duration::from_millis(600),
+        "{:?}",
+        t.elapsed()
+    );
     let t = Instant::now();
     gateway(&lattice, "payments-gw").await;
-    assert!(t.elapsed() < Duration::from_millis(500), "only one call: {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "only one call: {:?}",
+        t.elapsed()
+    );
 
     let t = Instant::now();
     e.cw.put_dashboard()
@@ -452,7 +464,11 @@ async fn delay_next_holds_only_the_next_calls_of_that_operation() {
         .send()
         .await
         .unwrap();
-    assert!(t.elapsed() >= Duration::from_millis(600), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() >= Duration::from_millis(600),
+        "{:?}",
+        t.elapsed()
+    );
 
     // A delayed call is still served normally (it is in the call log, with its status).
     let ops: Vec<_> = e.calls().await.iter().map(|c| c["op"].clone()).collect();
