@@ -41,15 +41,15 @@ for d in functions/*/; do bins+=(--bin "$(basename "$d")"); done
 
 if [ "$build" = 1 ]; then
   # 1. What ships: `sam build` runs `cargo lambda build --release` for arm64; cargo-lambda adds
-  #    panic=abort and target-cpu=neoverse-n1 to the release profile of Cargo.toml.
+  #    target-cpu=neoverse-n1 (and keeps the profile's explicit panic = "unwind").
   say "arm64 release build (cargo lambda, $((${#bins[@]} / 2)) functions) into $TARGET"
   PATH="$ROOT/.venv-lambda/bin:$PATH" CARGO_TARGET_DIR="$TARGET" \
     nice -n "$NICE" cargo lambda build --release --locked --arm64 "${bins[@]}"
-  # 2. What runs here (arm64 cannot): the same profile, native x86_64, panic=abort as cargo-lambda
-  #    ships it; with the emulator (release) for the local stack.
+  # 2. What runs here (arm64 cannot): the same profile, native x86_64; with the emulator (release)
+  #    for the local stack.
   say "x86_64 release build (functions and emulator) into $TARGET"
   CARGO_TARGET_DIR="$TARGET" nice -n "$NICE" \
-    cargo build --release --locked --config 'profile.release.panic="abort"' "${bins[@]}" --bin lattice-emulator
+    cargo build --release --locked "${bins[@]}" --bin lattice-emulator
 fi
 
 exec .venv/bin/python bench/bench.py --target-dir "$TARGET" "$@"

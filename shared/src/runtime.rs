@@ -1,8 +1,12 @@
 //! The common Lambda entry: JSON logs, typed input with field-path errors,
 //! stable error names, one log line and EMF metrics per invocation.
 
+use std::any::Any;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::time::Instant;
+
+use futures_util::FutureExt;
 
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde::{de::DeserializeOwned, Serialize};
@@ -49,7 +53,12 @@ where
         let started = Instant::now();
         let result = match crate::input::parse::<I>(payload) {
             // Boxed: the step futures nest deeply and would overflow rustc's layout query depth.
-            Ok(input) => Box::pin(handler(input)).await,
+            // A panic is a bug; caught here (the release profile keeps `panic = "unwind"`) it
+            // becomes `Internal` with its message, instead of lambda_runtime's type-name error.
+            Ok(input) => AssertUnwindSafe(Box::pin(async move { handler(input).await }))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| Err(panicked(panic.as_ref()))),
             Err(e) => Err(e),
         };
         let ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -67,6 +76,15 @@ where
     }
     .instrument(span)
     .await
+}
+
+fn panicked(panic: &(dyn Any + Send)) -> StepError {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_string());
+    StepError::internal(format!("the handler panicked (a bug): {message}"))
 }
 
 /// Run a step Lambda forever: `main` builds the clients and passes a closure
@@ -184,6 +202,28 @@ mod tests {
     #[derive(serde::Deserialize)]
     struct In {
         n: u8,
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_reports_internal_with_its_message() {
+        let r: Result<u8, _> = invoke("t", json!({"n": 1}), "req", |i: In| async move {
+            if i.n == 1 {
+                panic!("index {} out of range", i.n);
+            }
+            Ok(i.n)
+        })
+        .await;
+        let e = r.unwrap_err();
+        assert_eq!(e.name(), "Internal");
+        assert!(
+            e.to_string()
+                .contains("panicked (a bug): index 1 out of range"),
+            "{e}"
+        );
+        // The process goes on: the next invocation is served.
+        let ok: Result<u8, StepError> =
+            invoke("t", json!({"n": 2}), "req", |i: In| async move { Ok(i.n) }).await;
+        assert_eq!(ok.unwrap(), 2);
     }
 
     #[tokio::test]
