@@ -423,13 +423,13 @@ async fn delay_next_holds_only_the_next_calls_of_that_operation() {
     e.control(
         "POST",
         "/_emu/delay-next",
-        json!({"op": "CreateResourceGateway", "ms": 600}),
+        json!({"op": "CreateResourceGateway", "ms": 2000}),
     )
     .await;
     e.control(
         "POST",
         "/_emu/delay-next",
-        json!({"op": "PutDashboard", "ms": 600}),
+        json!({"op": "PutDashboard", "ms": 2000}),
     )
     .await;
 
@@ -437,7 +437,7 @@ async fn delay_next_holds_only_the_next_calls_of_that_operation() {
     let t = Instant::now();
     lattice.list_resource_gateways().send().await.unwrap();
     assert!(
-        t.elapsed() < Duration::from_millis(500),
+        t.elapsed() < Duration::from_millis(1500),
         "{:?}",
         t.elapsed()
     );
@@ -445,14 +445,14 @@ async fn delay_next_holds_only_the_next_calls_of_that_operation() {
     let t = Instant::now();
     gateway(&lattice, "orders-gw").await;
     assert!(
-        t.elapsed() >= Duration::from_millis(600),
+        t.elapsed() >= Duration::from_millis(2000),
         "{:?}",
         t.elapsed()
     );
     let t = Instant::now();
     gateway(&lattice, "payments-gw").await;
     assert!(
-        t.elapsed() < Duration::from_millis(500),
+        t.elapsed() < Duration::from_millis(1500),
         "only one call: {:?}",
         t.elapsed()
     );
@@ -465,7 +465,7 @@ async fn delay_next_holds_only_the_next_calls_of_that_operation() {
         .await
         .unwrap();
     assert!(
-        t.elapsed() >= Duration::from_millis(600),
+        t.elapsed() >= Duration::from_millis(2000),
         "{:?}",
         t.elapsed()
     );
@@ -485,7 +485,7 @@ async fn delay_next_holds_only_the_next_calls_of_that_operation() {
         .raw(
             "POST",
             "/_emu/delay-next",
-            Some(r#"{"op": "PutDashboard", "ms": 600001}"#),
+            Some(r#"{"op": "PutDashboard", "ms": 60001}"#),
         )
         .await;
     assert_eq!(bad.status, 400);
