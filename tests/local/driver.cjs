@@ -401,6 +401,8 @@ async function main() {
     process.stderr.write(`EXECUTION FAILED\nError: ${error}\nCause: ${typeof cause === 'string' ? cause : JSON.stringify(cause)}\n`);
     code = 2;
   } finally {
+    // The event stream ends with the execution (ExecutionSucceeded/Failed); do not hang on it.
+    await Promise.race([logging.catch(() => {}), new Promise((r) => setTimeout(r, 2000).unref())]);
     // Invocations still running after the execution ended (bounded by their 60 s deadline).
     const drained = Promise.all([...functions.values()].map((fn) => fn.drain()));
     await Promise.race([drained, new Promise((r) => setTimeout(r, 70_000).unref())]);

@@ -278,4 +278,10 @@ class LocalStack:
             out = proc.stdout.read()
             code = proc.wait()
         output = json.loads(out) if code == 0 and out.strip() else None
+        if code in (0, 2):
+            # The driver's record must be whole: the event log ends with the execution's end.
+            events = json.loads((run_dir / "events.json").read_text())
+            want = "ExecutionSucceeded" if code == 0 else "ExecutionFailed"
+            if not events or events[-1]["type"] != want:
+                raise StackError(f"{run_dir}/events.json does not end with {want}")
         return code, output, "".join(err_lines), run_dir
