@@ -1,7 +1,7 @@
-//! RDS lookups shared by the steps that create, poll and delete databases:
+//! RDS lookups shared by the steps that create, poll and delete databases and subnet groups:
 //! "not found" is an answer (`None`), not an error.
 
-use aws_sdk_rds::types::{DbCluster, DbInstance};
+use aws_sdk_rds::types::{DbCluster, DbInstance, DbSubnetGroup};
 use aws_sdk_rds::Client;
 
 use crate::error::{error_code, StepError};
@@ -31,6 +31,23 @@ pub async fn describe_cluster(rds: &Client, id: &str) -> Result<Option<DbCluster
         Ok(out) => Ok(out.db_clusters().first().cloned()),
         Err(e) if error_code(&e) == Some("DBClusterNotFoundFault") => Ok(None),
         Err(e) => Err(StepError::from_sdk("rds:DescribeDBClusters", &e)),
+    }
+}
+
+/// The DB subnet group named `name`, or `None` when RDS says it does not exist.
+pub async fn describe_subnet_group(
+    rds: &Client,
+    name: &str,
+) -> Result<Option<DbSubnetGroup>, StepError> {
+    match rds
+        .describe_db_subnet_groups()
+        .db_subnet_group_name(name)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.db_subnet_groups().first().cloned()),
+        Err(e) if error_code(&e) == Some("DBSubnetGroupNotFoundFault") => Ok(None),
+        Err(e) => Err(StepError::from_sdk("rds:DescribeDBSubnetGroups", &e)),
     }
 }
 

@@ -13,6 +13,7 @@ use aws_sdk_rds::Client as Rds;
 use shared::ec2::{ensure_rule, revoke_default_egress, tcp_group, Direction};
 use shared::error::error_code;
 use shared::plan::{DbNetworkOut, Plan};
+use shared::rds::describe_subnet_group;
 use shared::{Ctx, SdkResultExt, StepError};
 
 pub const COMPONENT: &str = "db-network";
@@ -126,7 +127,7 @@ async fn ensure_subnet_group(
     tags: &BTreeMap<String, String>,
 ) -> Result<String, StepError> {
     let name = &plan.names.db_subnet_group;
-    if let Some(found) = find_subnet_group(rds, name).await? {
+    if let Some(found) = describe_subnet_group(rds, name).await? {
         return adopt_subnet_group(rds, plan, &found).await;
     }
     let created = rds
@@ -151,25 +152,12 @@ async fn ensure_subnet_group(
         }
         // A concurrent or timed-out earlier attempt created it: adopt it.
         Err(e) if error_code(&e) == Some("DBSubnetGroupAlreadyExists") => {
-            match find_subnet_group(rds, name).await? {
+            match describe_subnet_group(rds, name).await? {
                 Some(found) => adopt_subnet_group(rds, plan, &found).await,
                 None => Err(StepError::from_sdk("rds:CreateDBSubnetGroup", &e)),
             }
         }
         Err(e) => Err(StepError::from_sdk("rds:CreateDBSubnetGroup", &e)),
-    }
-}
-
-pub async fn find_subnet_group(rds: &Rds, name: &str) -> Result<Option<DbSubnetGroup>, StepError> {
-    match rds
-        .describe_db_subnet_groups()
-        .db_subnet_group_name(name)
-        .send()
-        .await
-    {
-        Ok(out) => Ok(out.db_subnet_groups().first().cloned()),
-        Err(e) if error_code(&e) == Some("DBSubnetGroupNotFoundFault") => Ok(None),
-        Err(e) => Err(StepError::from_sdk("rds:DescribeDBSubnetGroups", &e)),
     }
 }
 

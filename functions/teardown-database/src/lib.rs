@@ -17,7 +17,7 @@
 //! to it go; our security group leaves an adopted database only when that
 //! execution created the group.
 
-use shared::rds::{describe_cluster, describe_instance};
+use shared::rds::{describe_cluster, describe_instance, describe_subnet_group};
 pub use shared::teardown::{Previous, TeardownInput, TeardownOut};
 
 use std::time::SystemTime;
@@ -628,16 +628,7 @@ async fn delete_subnet_group(
     p: &mut Progress,
 ) -> Result<(), StepError> {
     let name = names.db_subnet_group.as_str();
-    let found = match rds
-        .describe_db_subnet_groups()
-        .db_subnet_group_name(name)
-        .send()
-        .await
-    {
-        Ok(out) => out.db_subnet_groups().first().cloned(),
-        Err(e) if error_code(&e) == Some("DBSubnetGroupNotFoundFault") => None,
-        Err(e) => return Err(StepError::from_sdk("rds:DescribeDBSubnetGroups", &e)),
-    };
+    let found = describe_subnet_group(rds, name).await?;
     let Some(arn) = found.as_ref().and_then(|g| g.db_subnet_group_arn()) else {
         return Ok(());
     };
