@@ -13,12 +13,12 @@ Run with the SAM venv's Python (cfn-lint's YAML loader understands !Ref/!Sub/!Ge
 import json
 import os
 import re
+import sys
 import unittest
 from pathlib import Path
 
-from cfnlint.decode import decode
-
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_template import ROOT, TemplateCase, function_crates, load_template  # noqa: E402
 
 # aws-sdk-* crate -> IAM service prefix.
 SDK_SERVICE = {
@@ -104,12 +104,6 @@ STAR_RESOURCE_OK = {
     "cloudwatch:ListDashboards": "List: no resource type",
     "cloudwatch:DescribeAlarms": "called with a name prefix across the account",
 }
-
-
-def load_template():
-    tpl, matches = decode(str(ROOT / "template.yaml"))
-    assert not matches, matches
-    return json.loads(json.dumps(tpl, default=str))
 
 
 def as_list(x):
@@ -259,15 +253,6 @@ def sdk_calls(code: str, sdks: list[str], where: str) -> tuple[set[str], list[st
     return actions, problems
 
 
-def crate_dirs() -> dict[str, Path]:
-    """{binary name: crate directory} for functions/*."""
-    out = {}
-    for cargo in (ROOT / "functions").glob("*/Cargo.toml"):
-        m = re.search(r'\[\[bin\]\]\s*name = "([^"]+)"', cargo.read_text())
-        out[m.group(1)] = cargo.parent
-    return out
-
-
 def crate_deps(crate_dir: Path) -> tuple[list[str], list[str]]:
     """(aws-sdk-* crates, shared features) of a crate's [dependencies] (not dev-dependencies)."""
     text = (crate_dir / "Cargo.toml").read_text()
@@ -281,7 +266,7 @@ def crate_deps(crate_dir: Path) -> tuple[list[str], list[str]]:
 
 def crate_calls(binary: str) -> tuple[set[str], list[str]]:
     """The IAM actions of every SDK call the function's code can make, and scanning problems."""
-    crate_dir = crate_dirs()[binary]
+    crate_dir = function_crates()[binary]
     sdks, features = crate_deps(crate_dir)
     actions, problems, code_all = set(), [], ""
     for f in sorted((crate_dir / "src").rglob("*.rs")):
@@ -313,14 +298,7 @@ def crate_calls(binary: str) -> tuple[set[str], list[str]]:
     return actions, problems
 
 
-class LeastPrivilegeTests(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tpl = load_template()
-        cls.resources = cls.tpl["Resources"]
-        cls.functions = {k: v for k, v in cls.resources.items() if v["Type"] == "AWS::Serverless::Function"}
-        cls.machines = {k: v for k, v in cls.resources.items() if v["Type"] == "AWS::Serverless::StateMachine"}
-
+class LeastPrivilegeTests(TemplateCase):
     def all_policy_documents(self):
         """(where, statement) for every statement of every policy in the template."""
         for name, r in self.resources.items():
@@ -362,7 +340,7 @@ class LeastPrivilegeTests(unittest.TestCase):
                     self.assertIn(a, STAR_RESOURCE_OK, f"{name} {st.get('Sid')}: {a} supports resource-level permissions; scope it")
 
     def test_every_function_policy_is_exactly_what_its_code_calls(self):
-        binaries = crate_dirs()
+        binaries = function_crates()
         checked = 0
         for name, fn in self.functions.items():
             binary = fn["Metadata"]["BuildProperties"]["Binary"]

@@ -31,14 +31,19 @@ def rust_error_names():
     return set(re.findall(r'pub const [A-Z_]+: &str = "([A-Za-z.]+)";', text))
 
 
-def function_binaries():
-    """Binary names of the crates under functions/."""
-    names = set()
+def function_crates():
+    """{binary name: crate directory} for the crates under functions/."""
+    out = {}
     for cargo in (ROOT / "functions").glob("*/Cargo.toml"):
         m = re.search(r'\[\[bin\]\]\s*name = "([^"]+)"', cargo.read_text())
         assert m, f"{cargo} declares no [[bin]]"
-        names.add(m.group(1))
-    return names
+        out[m.group(1)] = cargo.parent
+    return out
+
+
+def function_binaries():
+    """Binary names of the crates under functions/."""
+    return set(function_crates())
 
 
 def walk_states(states):
@@ -48,13 +53,18 @@ def walk_states(states):
             yield from walk_states(branch["States"])
 
 
-class TemplateTests(unittest.TestCase):
+class TemplateCase(unittest.TestCase):
+    """The template, its functions and its state machines, loaded once per test class."""
+
     @classmethod
     def setUpClass(cls):
         cls.tpl = load_template()
         cls.resources = cls.tpl["Resources"]
         cls.functions = {k: v for k, v in cls.resources.items() if v["Type"] == "AWS::Serverless::Function"}
         cls.machines = {k: v for k, v in cls.resources.items() if v["Type"] == "AWS::Serverless::StateMachine"}
+
+
+class TemplateTests(TemplateCase):
 
     def test_every_function_is_a_rust_arm64_al2023_build_of_a_real_crate(self):
         g = self.tpl["Globals"]["Function"]
