@@ -27,6 +27,15 @@ fn object(body: &Bytes) -> Option<Map<String, Value>> {
     }
 }
 
+/// The `count` member of an injection (default 1; 0 clears it); `None` when it is not a
+/// non-negative integer.
+fn count(m: &Map<String, Value>) -> Option<u32> {
+    match m.get("count") {
+        None => Some(1),
+        Some(v) => v.as_u64().and_then(|n| u32::try_from(n).ok()),
+    }
+}
+
 pub async fn reset(State(s): State<Shared>) -> Response {
     lock(&s).reset();
     ok(json!({"reset": true}))
@@ -155,12 +164,8 @@ pub async fn fail_next(State(s): State<Shared>, body: Bytes) -> Response {
             None => return bad(400, "httpStatus must be 400-599"),
         },
     };
-    let count = match m.get("count") {
-        None => 1,
-        Some(v) => match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
-            Some(n) => n,
-            None => return bad(400, "count must be a non-negative integer"),
-        },
+    let Some(count) = count(&m) else {
+        return bad(400, "count must be a non-negative integer");
     };
     let message = m
         .get("message")
@@ -196,12 +201,8 @@ pub async fn delay_next(State(s): State<Shared>, body: Bytes) -> Response {
     else {
         return bad(400, "ms must be an integer from 0 to 60000");
     };
-    let count = match m.get("count") {
-        None => 1,
-        Some(v) => match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
-            Some(n) => n,
-            None => return bad(400, "count must be a non-negative integer"),
-        },
+    let Some(count) = count(&m) else {
+        return bad(400, "count must be a non-negative integer");
     };
     lock(&s).delay(op, ms, count);
     ok(json!({"op": op, "ms": ms, "count": count}))

@@ -394,7 +394,6 @@ fn logged_input(label_field: Option<&str>, req: &Req) -> Value {
     Value::Object(m)
 }
 
-/// Entry point for every non-control, non-CloudWatch request.
 /// The operation a request is for, if it routes to one.
 pub fn operation(method: &Method, uri: &axum::http::Uri) -> Option<&'static str> {
     let segments: Vec<String> = uri
@@ -406,6 +405,7 @@ pub fn operation(method: &Method, uri: &axum::http::Uri) -> Option<&'static str>
     route(method, &segments).ok().map(|(op, _)| op)
 }
 
+/// Entry point for every non-control, non-CloudWatch request.
 pub fn handle(
     emu: &mut Emu,
     method: &Method,
