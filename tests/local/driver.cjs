@@ -386,28 +386,29 @@ async function main() {
 
   let code = 0;
   let output = null;
-  let endedMs;
+  let failure = null;
   try {
     output = await exec.result;
-    endedMs = now();
-    process.stdout.write(JSON.stringify(output, null, 2) + '\n');
   } catch (e) {
-    endedMs = now();
+    failure = e;
     output = { error: e.name, cause: e.message };
-    await logging.catch(() => {});
-    const failed = [...events].reverse().find((ev) => ev.type === 'ExecutionFailed' || ev.type === 'StateFailed');
-    const error = failed ? failed.Error : e.name;
-    const cause = failed ? failed.Cause : e.message;
-    process.stderr.write(`EXECUTION FAILED\nError: ${error}\nCause: ${typeof cause === 'string' ? cause : JSON.stringify(cause)}\n`);
     code = 2;
-  } finally {
-    // The event stream ends with the execution (ExecutionSucceeded/Failed); do not hang on it.
-    await Promise.race([logging.catch(() => {}), new Promise((r) => setTimeout(r, 2000).unref())]);
-    // Invocations still running after the execution ended (bounded by their 60 s deadline).
-    const drained = Promise.all([...functions.values()].map((fn) => fn.drain()));
-    await Promise.race([drained, new Promise((r) => setTimeout(r, 70_000).unref())]);
-    for (const fn of functions.values()) fn.stop();
   }
+  const endedMs = now();
+  // The event stream ends with the execution (ExecutionSucceeded/Failed); do not hang on it.
+  await Promise.race([logging.catch(() => {}), new Promise((r) => setTimeout(r, 2000).unref())]);
+  if (failure) {
+    const failed = [...events].reverse().find((ev) => ev.type === 'ExecutionFailed' || ev.type === 'StateFailed');
+    const error = failed ? failed.Error : failure.name;
+    const cause = failed ? failed.Cause : failure.message;
+    process.stderr.write(`EXECUTION FAILED\nError: ${error}\nCause: ${typeof cause === 'string' ? cause : JSON.stringify(cause)}\n`);
+  } else {
+    process.stdout.write(JSON.stringify(output, null, 2) + '\n');
+  }
+  // Invocations still running after the execution ended (bounded by their 60 s deadline).
+  const drained = Promise.all([...functions.values()].map((fn) => fn.drain()));
+  await Promise.race([drained, new Promise((r) => setTimeout(r, 70_000).unref())]);
+  for (const fn of functions.values()) fn.stop();
   const summary = { events: events.length, invocations: Object.fromEntries([...functions.values()].map((f) => [f.name, f.invocations])) };
   fs.writeFileSync(path.join(args.logDir, 'summary.json'), JSON.stringify(summary, null, 2));
   fs.writeFileSync(path.join(args.logDir, 'events.json'), JSON.stringify(events, null, 1));
