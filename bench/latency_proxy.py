@@ -15,21 +15,12 @@ from __future__ import annotations
 import http.client
 import json
 import re
-import sys
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
-
-class QuietServer(ThreadingHTTPServer):
-    """A killed client resets its connection: that is expected here, not worth a traceback."""
-
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        if not isinstance(sys.exc_info()[1], (ConnectionError, BrokenPipeError)):
-            super().handle_error(request, client_address)
+from lambda_harness import QuietServer
 
 HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection", "te", "upgrade"}
 
