@@ -4,6 +4,7 @@ Run with the SAM venv's Python (it has cfn-lint, whose YAML loader understands !
     .venv/bin/python -m unittest discover -s tests -p 'test_*.py' -v
 """
 
+import fnmatch
 import json
 import re
 import unittest
@@ -248,6 +249,105 @@ class StateMachineTests(unittest.TestCase):
                 self.assertEqual((fail["Type"], fail["ErrorPath"], fail["CausePath"]),
                                  ("Fail", f"$[{i}].failure.Error", f"$[{i}].failure.Cause"))
         self.assertEqual(checked, 3)
+
+PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012",
+          "AWS::StackName": "lattice-db-access-prod"}
+
+
+def sub(value):
+    """A string or `!Sub` value with the pseudo parameters filled in (no other references)."""
+    text = value["Fn::Sub"] if isinstance(value, dict) else value
+    return re.sub(r"\$\{([^}]+)\}", lambda m: PSEUDO[m.group(1)], text)
+
+
+def rust_const(path, name):
+    m = re.search(rf'const {name}: &str = "([^"]+)";', (ROOT / path).read_text())
+    assert m, f"{path} defines no {name}"
+    return m.group(1)
+
+
+def as_list(x):
+    return x if isinstance(x, list) else [x]
+
+
+class MonitoringWiringTests(TemplateCase):
+    """The database alarms and the access-log group the monitoring step creates at run time."""
+
+    DEPLOYMENT = "orders"
+
+    def env(self):
+        return self.functions["MonitoringFunction"]["Properties"]["Environment"]["Variables"]
+
+    def key_statement(self, principal):
+        for st in self.resources["OperationsKey"]["Properties"]["KeyPolicy"]["Statement"]:
+            service = st["Principal"].get("Service")
+            if service is not None and sub(service) == principal:
+                return st
+        self.fail(f"the key policy has no statement for {principal}")
+
+    def test_the_database_alarms_notify_the_stack_alarm_topic(self):
+        var = rust_const("functions/monitoring/src/lib.rs", "ALARM_TOPIC_ENV")
+        self.assertEqual(self.env().get(var), {"Ref": "AlarmTopic"}, f"{var} must carry the alarm topic")
+        code = (ROOT / "functions/monitoring/src/lib.rs").read_text()
+        self.assertIn(".set_alarm_actions(topic_arn.map(", code, "PutMetricAlarm sends the topic as the alarm action")
+        # The topic is encrypted with the stack's key: CloudWatch may use it for these alarms too.
+        self.assertEqual(self.resources["AlarmTopic"]["Properties"]["KmsMasterKeyId"], {"Ref": "OperationsKey"})
+        st = self.key_statement("cloudwatch.amazonaws.com")
+        prefix = re.search(r'alarm_prefix: format!\("([^"{]+)\{name\}"\)', (ROOT / "shared/src/plan.rs").read_text()).group(1)
+        alarm = f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{prefix}{self.DEPLOYMENT}-db-cpu-high"
+        allowed = [sub(a) for a in as_list(st["Condition"]["ArnLike"]["aws:SourceArn"])]
+        self.assertTrue(any(fnmatch.fnmatchcase(alarm, a) for a in allowed), f"{alarm} not in {allowed}")
+        # ... and the function may create alarms of that name.
+        grants = [sub(r) for s in self.functions["MonitoringFunction"]["Properties"]["Policies"]
+                  for st in s.get("Statement", []) if "cloudwatch:PutMetricAlarm" in as_list(st["Action"])
+                  for r in as_list(st["Resource"])]
+        self.assertTrue(any(fnmatch.fnmatchcase(alarm, g) for g in grants), grants)
+
+    def test_the_access_log_group_is_encrypted_with_the_stack_key(self):
+        var = rust_const("functions/monitoring/src/lib.rs", "LOG_KMS_KEY_ENV")
+        self.assertEqual(self.env().get(var), {"Fn::GetAtt": ["OperationsKey", "Arn"]},
+                         f"{var} must carry the key ARN (CreateLogGroup's kmsKeyId takes an ARN)")
+        code = (ROOT / "functions/monitoring/src/lib.rs").read_text()
+        self.assertIn(".set_kms_key_id(kms_key_arn.map(String::from))", code)
+        # The key policy lets CloudWatch Logs use the key for this group (its encryption context is the group's ARN).
+        st = self.key_statement("logs.us-east-1.amazonaws.com")
+        self.assertTrue({"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"} <= set(st["Action"]))
+        prefix = re.search(r'log_group: format!\("([^"{]+)\{name\}"\)', (ROOT / "shared/src/plan.rs").read_text()).group(1)
+        group = f"arn:aws:logs:us-east-1:123456789012:log-group:{prefix}{self.DEPLOYMENT}"
+        [context] = [sub(v) for v in as_list(st["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"])]
+        self.assertTrue(fnmatch.fnmatchcase(group, context), f"{group} not covered by {context}")
+        # Like the stack's own groups.
+        for name, res in self.resources.items():
+            if res["Type"] == "AWS::Logs::LogGroup":
+                self.assertEqual(res["Properties"].get("KmsKeyId"), {"Fn::GetAtt": ["OperationsKey", "Arn"]}, name)
+
+
+class FailoverRuleTests(TemplateCase):
+
+    def test_the_rule_delivers_exactly_the_events_the_function_handles(self):
+        code = (ROOT / "functions/failover/src/lib.rs").read_text()
+        handled = re.search(r"pub const HANDLED_EVENTS: &\[&str\] = &\[(.*?)\];", code, re.S).group(1)
+        handled = re.findall(r'"(RDS-EVENT-\d{4})"', handled)
+        pattern = self.functions["FailoverFunction"]["Properties"]["Events"]["RdsFailover"]["Properties"]["Pattern"]
+        self.assertEqual(pattern["detail"]["EventID"], handled)
+        # Multi-AZ re-activated, and the Aurora cluster's blue/green switchover completed.
+        self.assertTrue({"RDS-EVENT-0050", "RDS-EVENT-0051", "RDS-EVENT-0260"} <= set(handled))
+        # Switchover started/canceled: the databases are mid-rename or unchanged.
+        self.assertFalse({"RDS-EVENT-0259", "RDS-EVENT-0261"} & set(handled))
+        self.assertIn("RDS Blue Green Deployment Event", pattern["detail-type"])
+
+    def test_every_event_fixture_is_loaded_by_the_failover_tests_and_none_has_the_rds_prefix(self):
+        code = (ROOT / "functions/failover/src/lib.rs").read_text()
+        for f in sorted((ROOT / "events/rds").glob("*.json")):
+            self.assertIn(f'events/rds/{f.name}"', code, f"{f.name} is not loaded by a unit test")
+            detail = json.loads(f.read_text()).get("detail", {})
+            source = detail.get("SourceIdentifier", "")
+            if detail.get("SourceType") != "SNAPSHOT":  # automated snapshot names do start with rds:
+                self.assertFalse(source.startswith("rds:"), f"{f.name}: AWS's samples carry no rds: prefix")
+            if detail.get("EventID") in ("RDS-EVENT-0248", "RDS-EVENT-0251", "RDS-EVENT-0260"):
+                self.assertEqual(detail["SourceType"], "BLUE_GREEN_DEPLOYMENT", f.name)
+                self.assertTrue(source.startswith("bgd-"), f.name)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -42,22 +42,37 @@ pub const BACKOFF: [Duration; 3] = [
     Duration::from_secs(4),
 ];
 
-/// Multi-AZ instance failover (started, standby promoted, completed), cluster failover
-/// (completed, started same-AZ / cross-AZ), blue/green switchover completed (deployment, per DB).
+/// Multi-AZ instance failover (started, standby promoted, completed), Multi-AZ re-activated after
+/// a recovery in the same AZ (started, completed), cluster failover (completed, started same-AZ /
+/// cross-AZ), blue/green switchover completed (deployment, per RDS database, per Aurora cluster).
+/// The same list as the EventBridge rule in template.yaml (a test checks it).
+///
+/// Not handled: switchover started (0247/0250/0259: the databases are being renamed, a read in the
+/// middle sees neither side settled) and canceled (0249/0252/0261: nothing moved). The 5-minute
+/// schedule reconciles everything anyway.
 pub const HANDLED_EVENTS: &[&str] = &[
     "RDS-EVENT-0013",
     "RDS-EVENT-0015",
     "RDS-EVENT-0049",
+    "RDS-EVENT-0050",
+    "RDS-EVENT-0051",
     "RDS-EVENT-0071",
     "RDS-EVENT-0072",
     "RDS-EVENT-0073",
     "RDS-EVENT-0248",
     "RDS-EVENT-0251",
+    "RDS-EVENT-0260",
 ];
+
+/// Blue/green switchover completed: for the deployment (0248), one RDS database (0251), one
+/// Aurora cluster (0260). RDS lists them with the deployment's events (source `bgd-…`); whatever
+/// they name, the switchover renamed the databases (`blue` → `blue-old1`, `green` → `blue`), so
+/// every configuration is checked against the truth.
+pub const SWITCHOVER_COMPLETED: &[&str] = &["RDS-EVENT-0248", "RDS-EVENT-0251", "RDS-EVENT-0260"];
 
 const INSTANCE_EVENT: &str = "RDS DB Instance Event";
 const CLUSTER_EVENT: &str = "RDS DB Cluster Event";
-/// Unverified detail-type of deployment-level blue/green events (aws-facts §3.1).
+/// Detail-type of the blue/green deployment events (EventBridge events-ref-rds).
 const BLUE_GREEN_EVENT: &str = "RDS Blue Green Deployment Event";
 
 /// `detail` of an `aws.rds` event (AWS spells it `EventID`, with a capital ID).
@@ -68,7 +83,8 @@ pub struct RdsEventDetail {
     pub event_id: String,
     #[serde(default)]
     pub source_arn: Option<String>,
-    /// `rds:my-db` in AWS's sample; the prefix is optional.
+    /// `my-db` in AWS's documented samples; an older sample showed `rds:my-db`, so a prefix
+    /// is stripped. `bgd-…` for blue/green deployment events.
     #[serde(default)]
     pub source_identifier: Option<String>,
     /// `DB_INSTANCE`, `CLUSTER`, `BLUE_GREEN_DEPLOYMENT`, ...
@@ -451,26 +467,27 @@ fn parse_event(event: Value) -> Result<Parsed, StepError> {
                 ));
                 return Ok(parsed);
             }
+            let blue_green = detail_type == BLUE_GREEN_EVENT
+                || detail.source_type.as_deref() == Some("BLUE_GREEN_DEPLOYMENT")
+                || SWITCHOVER_COMPLETED.contains(&detail.event_id.as_str());
+            if blue_green {
+                // The event names the deployment (or a database the switchover just renamed):
+                // check every configuration against the truth.
+                parsed.action = Action::Reconcile(Scope::All);
+                return Ok(parsed);
+            }
             let identifier = identifier.ok_or_else(|| {
                 StepError::invalid(
                     "detail.SourceIdentifier",
                     "missing: an RDS event names its database in SourceIdentifier or SourceArn",
                 )
             })?;
-            let blue_green = detail_type == BLUE_GREEN_EVENT
-                || detail.source_type.as_deref() == Some("BLUE_GREEN_DEPLOYMENT");
-            parsed.action = Action::Reconcile(if blue_green {
-                // The event names the deployment, not a database, and the switchover renamed
-                // the databases: check every configuration against the truth.
-                Scope::All
+            let kind = if detail_type == CLUSTER_EVENT {
+                DbKind::Cluster
             } else {
-                let kind = if detail_type == CLUSTER_EVENT {
-                    DbKind::Cluster
-                } else {
-                    DbKind::Instance
-                };
-                Scope::Database(DbRef { kind, identifier })
-            });
+                DbKind::Instance
+            };
+            parsed.action = Action::Reconcile(Scope::Database(DbRef { kind, identifier }));
             Ok(parsed)
         }
         ("aws.rds", other) => Err(StepError::invalid(
@@ -1146,8 +1163,14 @@ mod tests {
     const I0013: &str = include_str!("../../../events/rds/instance-failover-started-0013.json");
     const I0015: &str = include_str!("../../../events/rds/instance-standby-promoted-0015.json");
     const I0049: &str = include_str!("../../../events/rds/instance-failover-completed-0049.json");
-    const I0248: &str =
-        include_str!("../../../events/rds/instance-blue-green-switchover-completed-0248.json");
+    const I0050: &str =
+        include_str!("../../../events/rds/instance-multi-az-activation-started-0050.json");
+    const I0051: &str =
+        include_str!("../../../events/rds/instance-multi-az-activation-completed-0051.json");
+    const BG0251: &str =
+        include_str!("../../../events/rds/blue-green-db-switchover-completed-0251.json");
+    const BG0260: &str =
+        include_str!("../../../events/rds/blue-green-cluster-switchover-completed-0260.json");
     const C0071: &str = include_str!("../../../events/rds/cluster-failover-completed-0071.json");
     const C0072: &str =
         include_str!("../../../events/rds/cluster-failover-started-same-az-0072.json");
@@ -1582,11 +1605,14 @@ mod tests {
             (I0013, "RDS-EVENT-0013", db(DbKind::Instance, DB)),
             (I0015, "RDS-EVENT-0015", db(DbKind::Instance, DB)),
             (I0049, "RDS-EVENT-0049", db(DbKind::Instance, DB)),
-            (I0248, "RDS-EVENT-0248", db(DbKind::Instance, DB)),
+            (I0050, "RDS-EVENT-0050", db(DbKind::Instance, DB)),
+            (I0051, "RDS-EVENT-0051", db(DbKind::Instance, DB)),
             (C0071, "RDS-EVENT-0071", db(DbKind::Cluster, CLUSTER)),
             (C0072, "RDS-EVENT-0072", db(DbKind::Cluster, CLUSTER)),
             (C0073, "RDS-EVENT-0073", db(DbKind::Cluster, CLUSTER)),
             (BG0248, "RDS-EVENT-0248", Action::Reconcile(Scope::All)),
+            (BG0251, "RDS-EVENT-0251", Action::Reconcile(Scope::All)),
+            (BG0260, "RDS-EVENT-0260", Action::Reconcile(Scope::All)),
             (
                 UNRELATED,
                 "RDS-EVENT-0049",
@@ -1601,11 +1627,33 @@ mod tests {
         }
         let p = parse_event(ev(I0049)).unwrap();
         assert_eq!(p.time_ms, Some(T0049_S as i64 * 1000));
-        assert_eq!(
-            p.database.as_deref(),
-            Some(DB),
-            "the rds: prefix is stripped"
-        );
+        assert_eq!(p.database.as_deref(), Some(DB));
+        // AWS's samples carry no `rds:` prefix; an older sample did, and it is still stripped.
+        let mut prefixed = ev(I0049);
+        prefixed["detail"]["SourceIdentifier"] = json!("rds:lattice-db");
+        let p = parse_event(prefixed).unwrap();
+        assert_eq!(p.action, db(DbKind::Instance, DB));
+        // The switchover events name the deployment, not a database.
+        let p = parse_event(ev(BG0260)).unwrap();
+        assert_eq!(p.database.as_deref(), Some("bgd-1b2c3d4e5f6a7b8c"));
+        // Per-database switchovers reconcile everything however RDS names their source.
+        for id in ["RDS-EVENT-0251", "RDS-EVENT-0260"] {
+            let mut e = ev(C0071);
+            e["detail"]["EventID"] = json!(id);
+            assert_eq!(
+                parse_event(e).unwrap().action,
+                Action::Reconcile(Scope::All),
+                "{id}"
+            );
+        }
+        for (fixture, id) in [(I0049, "RDS-EVENT-0049"), (BG0260, "RDS-EVENT-0260")] {
+            assert!(
+                ev(fixture)["detail"]["SourceIdentifier"]
+                    .as_str()
+                    .is_some_and(|s| !s.starts_with("rds:")),
+                "{id}"
+            );
+        }
 
         let p = parse_event(ev(SCHEDULE)).unwrap();
         assert_eq!(p.trigger, TriggerKind::Schedule);
@@ -1629,6 +1677,11 @@ mod tests {
         assert_eq!(d.identifier().as_deref(), Some("orders-db"));
         let d = RdsEventDetail {
             source_identifier: Some("orders-db".into()),
+            ..d
+        };
+        assert_eq!(d.identifier().as_deref(), Some("orders-db"));
+        let d = RdsEventDetail {
+            source_identifier: Some("rds:orders-db".into()),
             ..d
         };
         assert_eq!(d.identifier().as_deref(), Some("orders-db"));
@@ -2188,6 +2241,124 @@ mod tests {
         assert_eq!(r.summary.trigger, TriggerKind::Event);
         assert_eq!(only(&r).outcome, Outcome::Repointed);
         assert_eq!(lattice.updates(), vec![(RCFG.to_string(), ip("10.0.3.30"))]);
+    }
+
+    #[tokio::test]
+    async fn an_rds_database_switchover_0251_checks_every_configuration() {
+        let lattice = FakeLattice::new(vec![FakeCfg::new(
+            RCFG,
+            Some("orders"),
+            "ip",
+            ip("10.0.1.10"),
+        )
+        .fronts("instance", DB)]);
+        // The green instance now carries the name `lattice-db`, at a new address.
+        let primary = instance(DB, "available", DB_EP);
+        let resolver = FakeResolver(vec![(DB_EP, Ipv4Addr::new(10, 0, 3, 31))]);
+        let r = run(&lattice, &rds(&[&primary]), &resolver, BG0251).await;
+        assert_eq!(r.summary.event_id.as_deref(), Some("RDS-EVENT-0251"));
+        assert_eq!(only(&r).outcome, Outcome::Repointed);
+        assert_eq!(lattice.updates(), vec![(RCFG.to_string(), ip("10.0.3.31"))]);
+    }
+
+    #[tokio::test]
+    async fn an_aurora_cluster_switchover_0260_repoints_ip_and_verifies_dns() {
+        let ip_cfg = FakeCfg::new(
+            "rcfg-0aaaaaaaaaaaaaaaa",
+            Some("orders"),
+            "ip",
+            ip("10.0.1.40"),
+        )
+        .fronts("cluster", CLUSTER);
+        let dns_cfg =
+            FakeCfg::new(RCFG, Some("billing"), "dns", dns(CLUSTER_EP)).fronts("cluster", CLUSTER);
+        let lattice = FakeLattice::new(vec![ip_cfg, dns_cfg]);
+        // After the switchover the green cluster is `lattice-cluster`: same endpoint name,
+        // another writer at another address.
+        let c = cluster(CLUSTER, CLUSTER_EP, "lattice-cluster-instance-2");
+        let resolver = FakeResolver(vec![(CLUSTER_EP, Ipv4Addr::new(10, 0, 4, 40))]);
+        let r = run(&lattice, &rds(&[&c]), &resolver, BG0260).await;
+        assert!(r.error.is_none(), "{:?}", r.error);
+        assert_eq!(r.summary.event_id.as_deref(), Some("RDS-EVENT-0260"));
+        let outcomes: Vec<_> = r
+            .summary
+            .results
+            .iter()
+            .map(|x| (x.resource_configuration_id.as_str(), x.outcome))
+            .collect();
+        assert_eq!(
+            outcomes,
+            vec![
+                ("rcfg-0aaaaaaaaaaaaaaaa", Outcome::Repointed),
+                (RCFG, Outcome::Unchanged)
+            ]
+        );
+        assert_eq!(
+            lattice.updates(),
+            vec![("rcfg-0aaaaaaaaaaaaaaaa".to_string(), ip("10.0.4.40"))]
+        );
+        assert!(r.summary.repoint_latency_ms.is_some());
+    }
+
+    #[tokio::test]
+    async fn switchover_started_and_canceled_events_are_ignored() {
+        // Started: the databases are being renamed; canceled: nothing moved. The schedule
+        // reconciles anyway; the rule does not deliver them (template.yaml).
+        for id in [
+            "RDS-EVENT-0247",
+            "RDS-EVENT-0249",
+            "RDS-EVENT-0250",
+            "RDS-EVENT-0252",
+            "RDS-EVENT-0259",
+            "RDS-EVENT-0261",
+        ] {
+            let lattice = FakeLattice::new(vec![dns_cfg(DB_EP)]);
+            let mut e = ev(BG0260);
+            e["detail"]["EventID"] = json!(id);
+            let r = reconcile(&lattice.client(), &rds(&[]), &no_dns(), e, now(), &NO_WAIT)
+                .await
+                .unwrap();
+            assert!(
+                r.summary.ignored.as_deref().is_some_and(|s| s.contains(id)),
+                "{id}: {:?}",
+                r.summary
+            );
+            assert_eq!(lattice.list.num_calls(), 0, "{id}");
+        }
+    }
+
+    #[tokio::test]
+    async fn multi_az_reactivation_0050_verifies_dns_without_update() {
+        let lattice = FakeLattice::new(vec![dns_cfg(DB_EP)]);
+        let primary = instance(DB, "available", DB_EP);
+        let r = run(&lattice, &rds(&[&primary]), &no_dns(), I0050).await;
+        assert!(r.error.is_none());
+        assert_eq!(r.summary.event_id.as_deref(), Some("RDS-EVENT-0050"));
+        assert_eq!(only(&r).outcome, Outcome::Unchanged);
+        assert_eq!(lattice.update.num_calls(), 0);
+        assert_eq!(primary.num_calls(), 1, "the truth is re-read");
+    }
+
+    #[tokio::test]
+    async fn multi_az_reactivation_0051_repoints_ip_mode_to_the_recovered_address() {
+        // A recovery in the same AZ may bring the primary back on another host and address.
+        let lattice = FakeLattice::new(vec![FakeCfg::new(
+            RCFG,
+            Some("orders"),
+            "ip",
+            ip("10.0.1.10"),
+        )
+        .fronts("instance", DB)]);
+        let primary = instance(DB, "available", DB_EP);
+        let resolver = FakeResolver(vec![(DB_EP, Ipv4Addr::new(10, 0, 1, 77))]);
+        let r = run(&lattice, &rds(&[&primary]), &resolver, I0051).await;
+        assert_eq!(r.summary.event_id.as_deref(), Some("RDS-EVENT-0051"));
+        assert_eq!(only(&r).outcome, Outcome::Repointed);
+        assert_eq!(lattice.updates(), vec![(RCFG.to_string(), ip("10.0.1.77"))]);
+        // The same event again finds it right.
+        let r = run(&lattice, &rds(&[&primary]), &resolver, I0051).await;
+        assert_eq!(only(&r).outcome, Outcome::Unchanged);
+        assert_eq!(lattice.updates().len(), 1);
     }
 
     // ---- Output, resolver

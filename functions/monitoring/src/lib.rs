@@ -5,7 +5,10 @@
 //! - a dashboard on metrics that exist for this setup (recipe bug #13:
 //!   `AWS/VpcLattice RequestCount` has no data for TCP resource configurations),
 //!   plus a Logs Insights widget over the access logs;
-//! - CPU and (instances) free-storage alarms. No alarm actions yet.
+//! - CPU and (instances) free-storage alarms, notifying the stack's alarm topic.
+//!
+//! The stack passes its alarm topic and its KMS key in the environment ([`Settings`]): the alarms
+//! notify the topic, and the log group is encrypted with the key like the stack's own groups.
 
 use std::collections::HashMap;
 
@@ -20,20 +23,77 @@ pub const RETENTION_DAYS: i32 = 30;
 /// Dashboard and alarm period (seconds); RDS publishes every 60 s.
 const PERIOD: i32 = 300;
 
+/// The SNS topic the alarms notify (template.yaml: the stack's `AlarmTopic`).
+pub const ALARM_TOPIC_ENV: &str = "ALARM_TOPIC_ARN";
+/// The KMS key that encrypts the access-log group (template.yaml: the stack's `OperationsKey`).
+pub const LOG_KMS_KEY_ENV: &str = "LOG_KMS_KEY_ARN";
+
+/// What the stack tells the function through its environment. Both are set in template.yaml;
+/// unset (local runs) the alarms notify no one and the group uses CloudWatch Logs' own
+/// encryption, and every invocation logs a warning saying so.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    pub alarm_topic_arn: Option<String>,
+    pub log_kms_key_arn: Option<String>,
+}
+
+impl Settings {
+    /// From the process environment.
+    pub fn from_env() -> Self {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// From `lookup` (an empty value counts as unset).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let get = |k: &str| {
+            lookup(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        Self {
+            alarm_topic_arn: get(ALARM_TOPIC_ENV),
+            log_kms_key_arn: get(LOG_KMS_KEY_ENV),
+        }
+    }
+
+    fn warn_if_unset(&self) {
+        if self.alarm_topic_arn.is_none() {
+            tracing::warn!(
+                env = ALARM_TOPIC_ENV,
+                "not set: the database alarms will notify no one"
+            );
+        }
+        if self.log_kms_key_arn.is_none() {
+            tracing::warn!(
+                env = LOG_KMS_KEY_ENV,
+                "not set: the access-log group is not encrypted with the stack's key"
+            );
+        }
+    }
+}
+
 pub async fn handle(
     lattice: &aws_sdk_vpclattice::Client,
     logs: &aws_sdk_cloudwatchlogs::Client,
     cw: &aws_sdk_cloudwatch::Client,
+    settings: &Settings,
     ctx: Ctx,
 ) -> Result<MonitoringOut, StepError> {
     let plan = ctx.plan()?;
     let sn = ctx.service_network()?;
     let log_group_arn = log_group_arn(&sn.arn, &plan.region, &plan.names.log_group)?;
+    settings.warn_if_unset();
 
-    ensure_log_group(logs, plan, &log_group_arn).await?;
+    ensure_log_group(
+        logs,
+        plan,
+        &log_group_arn,
+        settings.log_kms_key_arn.as_deref(),
+    )
+    .await?;
     let subscription_id = ensure_subscription(lattice, plan, sn, &log_group_arn).await?;
     put_dashboard(cw, plan).await?;
-    let alarm_names = put_alarms(cw, plan).await?;
+    let alarm_names = put_alarms(cw, plan, settings.alarm_topic_arn.as_deref()).await?;
 
     Ok(MonitoringOut {
         log_group_name: plan.names.log_group.clone(),
@@ -69,21 +129,25 @@ fn cw_tags(plan: &Plan) -> Vec<Tag> {
         .collect()
 }
 
+/// The access-log group, encrypted with `kms_key_arn` when given (the key policy lets CloudWatch
+/// Logs use it for this account's log groups).
 async fn ensure_log_group(
     logs: &aws_sdk_cloudwatchlogs::Client,
     plan: &Plan,
     arn: &str,
+    kms_key_arn: Option<&str>,
 ) -> Result<(), StepError> {
     let name = &plan.names.log_group;
     let created = logs
         .create_log_group()
         .log_group_name(name)
+        .set_kms_key_id(kms_key_arn.map(String::from))
         .set_tags(Some(tag_map(plan)))
         .send()
         .await;
     match created {
         Ok(_) => {
-            tracing::info!(log_group = %name, "created log group");
+            tracing::info!(log_group = %name, kms_key = kms_key_arn.unwrap_or("-"), "created log group");
             shared::emf::emit(
                 &[("Function", COMPONENT)],
                 &[("ResourcesCreated", 1.0, "Count")],
@@ -361,9 +425,11 @@ fn alarm_specs(plan: &Plan) -> Vec<AlarmSpec> {
     specs
 }
 
+/// The alarms, notifying `topic_arn` when given.
 async fn put_alarms(
     cw: &aws_sdk_cloudwatch::Client,
     plan: &Plan,
+    topic_arn: Option<&str>,
 ) -> Result<Vec<String>, StepError> {
     let (dim, id) = db_dimension(plan);
     let mut names = Vec::new();
@@ -380,6 +446,7 @@ async fn put_alarms(
             .threshold(spec.threshold)
             .comparison_operator(spec.comparison.clone())
             .treat_missing_data("missing")
+            .set_alarm_actions(topic_arn.map(|t| vec![t.to_string()]))
             // Only applied when the alarm is new.
             .set_tags(Some(cw_tags(plan)))
             .send()
@@ -421,6 +488,17 @@ mod tests {
         "arn:aws:vpc-lattice:us-east-1:123456789012:accesslogsubscription/als-0123456789abcdefg";
     const SN_ARN: &str =
         "arn:aws:vpc-lattice:us-east-1:123456789012:servicenetwork/sn-0123456789abcdefg";
+    const TOPIC: &str =
+        "arn:aws:sns:us-east-1:123456789012:lattice-db-access-AlarmTopic-AbCdEf012345";
+    const KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+    /// What template.yaml passes.
+    fn settings() -> Settings {
+        Settings {
+            alarm_topic_arn: Some(TOPIC.into()),
+            log_kms_key_arn: Some(KEY.into()),
+        }
+    }
 
     fn summary(log_type: ServiceNetworkLogType, destination: &str) -> AccessLogSubscriptionSummary {
         AccessLogSubscriptionSummary::builder()
@@ -491,6 +569,7 @@ mod tests {
         mock!(Logs::create_log_group)
             .match_requests(|r| {
                 r.log_group_name() == Some(GROUP)
+                    && r.kms_key_id() == Some(KEY)
                     && r.tags().is_some_and(|t| {
                         t.get(shared::tags::DEPLOYMENT).map(String::as_str) == Some("orders")
                             && t.get("team").map(String::as_str) == Some("payments")
@@ -569,7 +648,7 @@ mod tests {
         let logs = mock_client!(aws_sdk_cloudwatchlogs, RuleMode::MatchAny, [&cg, &rp]);
         let lattice = mock_client!(aws_sdk_vpclattice, RuleMode::MatchAny, [&list, &create]);
         let cw = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&dash, &alarm]);
-        let out = handle(&lattice, &logs, &cw, testing::ctx_full())
+        let out = handle(&lattice, &logs, &cw, &settings(), testing::ctx_full())
             .await
             .unwrap();
         assert_eq!(
@@ -609,7 +688,7 @@ mod tests {
         );
         let lattice = mock_client!(aws_sdk_vpclattice, RuleMode::MatchAny, [&list, &create]);
         let cw = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&dash, &alarm]);
-        let out = handle(&lattice, &logs, &cw, testing::ctx_full())
+        let out = handle(&lattice, &logs, &cw, &settings(), testing::ctx_full())
             .await
             .unwrap();
         assert_eq!(out.log_group_arn, GROUP_ARN);
@@ -633,7 +712,7 @@ mod tests {
             [&subscriptions(vec![])]
         );
         let cw = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&dashboard()]);
-        let e = handle(&lattice, &logs, &cw, testing::ctx_full())
+        let e = handle(&lattice, &logs, &cw, &settings(), testing::ctx_full())
             .await
             .unwrap_err();
         assert_eq!(e.name(), "Resource.NameTaken");
@@ -656,7 +735,7 @@ mod tests {
             [&subscriptions(vec![])]
         );
         let cw = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&dashboard()]);
-        let e = handle(&lattice, &logs, &cw, testing::ctx_full())
+        let e = handle(&lattice, &logs, &cw, &settings(), testing::ctx_full())
             .await
             .unwrap_err();
         assert_eq!(e.name(), "Aws.Transient");
@@ -681,7 +760,7 @@ mod tests {
             [&list, &create, &update]
         );
         let cw = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&dash, &alarm]);
-        let out = handle(&lattice, &logs, &cw, testing::ctx_full())
+        let out = handle(&lattice, &logs, &cw, &settings(), testing::ctx_full())
             .await
             .unwrap();
         assert_eq!(out.access_log_subscription_id, ALS);
@@ -830,7 +909,7 @@ mod tests {
             && r.threshold() == Some(80.0)
             && r.comparison_operator() == Some(&ComparisonOperator::GreaterThanThreshold)
             && r.treat_missing_data() == Some("missing")
-            && r.alarm_actions().is_empty()
+            && r.alarm_actions() == [TOPIC]
             && r.tags()
                 .iter()
                 .any(|t| t.key() == Some(shared::tags::DEPLOYMENT) && t.value() == Some("orders"))
@@ -857,11 +936,14 @@ mod tests {
                     && r.threshold() == Some(2_147_483_648.0)
                     && r.comparison_operator() == Some(&ComparisonOperator::LessThanThreshold)
                     && r.treat_missing_data() == Some("missing")
+                    && r.alarm_actions() == [TOPIC]
                     && r.dimensions()[0].name() == Some("DBInstanceIdentifier")
             })
             .then_output(|| PutMetricAlarmOutput::builder().build());
         let cw = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&cpu, &storage]);
-        let names = put_alarms(&cw, &testing::plan()).await.unwrap();
+        let names = put_alarms(&cw, &testing::plan(), Some(TOPIC))
+            .await
+            .unwrap();
         assert_eq!(names.len(), 2);
         assert_eq!((cpu.num_calls(), storage.num_calls()), (1, 1));
     }
@@ -886,9 +968,58 @@ mod tests {
             })
             .then_output(|| PutMetricAlarmOutput::builder().build());
         let cw = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&cpu]);
-        let names = put_alarms(&cw, &plan).await.unwrap();
+        let names = put_alarms(&cw, &plan, Some(TOPIC)).await.unwrap();
         assert_eq!(names, ["lattice-db-access-orders-db-cpu-high"]);
         assert_eq!(cpu.num_calls(), 1);
+    }
+
+    #[test]
+    fn settings_come_from_the_environment_and_empty_means_unset() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert_eq!(
+            Settings::from_lookup(env(&[(ALARM_TOPIC_ENV, TOPIC), (LOG_KMS_KEY_ENV, KEY)])),
+            settings()
+        );
+        assert_eq!(
+            Settings::from_lookup(env(&[(ALARM_TOPIC_ENV, " "), (LOG_KMS_KEY_ENV, "")])),
+            Settings::default()
+        );
+        assert_eq!(Settings::from_lookup(|_| None), Settings::default());
+    }
+
+    #[tokio::test]
+    async fn without_settings_the_alarms_have_no_actions_and_the_group_no_key() {
+        // Local runs: the template's environment is not there. Nothing fails.
+        let cg = mock!(Logs::create_log_group)
+            .match_requests(|r| r.log_group_name() == Some(GROUP) && r.kms_key_id().is_none())
+            .then_output(|| CreateLogGroupOutput::builder().build());
+        let rp = retention();
+        let (list, create) = (subscriptions(vec![]), create_subscription());
+        let alarm = mock!(Cw::put_metric_alarm)
+            .match_requests(|r| r.alarm_actions().is_empty())
+            .then_output(|| PutMetricAlarmOutput::builder().build());
+        let dash = dashboard();
+        let logs = mock_client!(aws_sdk_cloudwatchlogs, RuleMode::MatchAny, [&cg, &rp]);
+        let lattice = mock_client!(aws_sdk_vpclattice, RuleMode::MatchAny, [&list, &create]);
+        let cw = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&dash, &alarm]);
+        let out = handle(
+            &lattice,
+            &logs,
+            &cw,
+            &Settings::default(),
+            testing::ctx_full(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.alarm_names.len(), 2);
+        assert_eq!((cg.num_calls(), alarm.num_calls()), (1, 2));
     }
 
     #[test]
