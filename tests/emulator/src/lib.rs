@@ -7,6 +7,7 @@ pub mod control;
 pub mod ids;
 pub mod lattice;
 pub mod life;
+pub mod smithy;
 pub mod state;
 pub mod validate;
 

@@ -16,6 +16,7 @@ use serde_json::{json, Map, Value};
 pub use model::Store;
 
 use crate::ids;
+use crate::smithy::{Binding, Type};
 use crate::state::{Emu, Injected};
 use crate::validate::Fields;
 
@@ -78,6 +79,18 @@ impl ApiError {
         e.body
             .insert("reason".into(), "fieldValidationFailed".into());
         e.body.insert("fieldList".into(), list.into());
+        e
+    }
+
+    /// The model's constraint violations (see `crate::smithy`), one `fieldList` entry each.
+    pub fn model_validation(violations: &[crate::smithy::Violation]) -> Self {
+        let mut f = Fields::default();
+        for v in violations {
+            f.add(&v.path, v.message.clone());
+        }
+        let mut e = Self::validation(f);
+        e.body
+            .insert("message".into(), crate::smithy::summary(violations).into());
         e
     }
 
@@ -394,6 +407,65 @@ fn logged_input(label_field: Option<&str>, req: &Req) -> Value {
     Value::Object(m)
 }
 
+/// The operation's input as the model sees it: path label, query parameters (converted to the
+/// member's type where they parse) and body members, under the model's member names.
+pub fn model_input(op: &str, req: &Req) -> Value {
+    let model = crate::smithy::lattice();
+    let mut m = Map::new();
+    let Some(input) = model.input(op) else {
+        return Value::Object(m);
+    };
+    for member in &input.members {
+        let target = model.shape(&member.target);
+        let v = match &member.binding {
+            Binding::Label => req.label.clone().map(Value::String),
+            Binding::Query(q) => {
+                let all = req.q_all(q);
+                match target.map(|t| t.ty) {
+                    _ if all.is_empty() => None,
+                    Some(Type::List) => {
+                        Some(Value::Array(all.into_iter().map(Value::String).collect()))
+                    }
+                    Some(t) => Some(query_scalar(t, &all[0])),
+                    None => Some(Value::String(all[0].clone())),
+                }
+            }
+            Binding::Body => req.body.get(&member.name).cloned(),
+            Binding::Header(_) | Binding::Payload => None,
+        };
+        if let Some(v) = v {
+            m.insert(member.name.clone(), v);
+        }
+    }
+    Value::Object(m)
+}
+
+/// A query-string value as the member's type (left a string when it does not parse, so the
+/// validator reports the type).
+fn query_scalar(t: Type, v: &str) -> Value {
+    if t.is_integral() {
+        v.parse::<i64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| v.into())
+    } else if t == Type::Boolean {
+        v.parse::<bool>()
+            .map(Value::from)
+            .unwrap_or_else(|_| v.into())
+    } else {
+        v.into()
+    }
+}
+
+/// The model's constraints, before any handler runs.
+fn validate_input(op: &str, req: &Req) -> Result<(), ApiError> {
+    let violations = crate::smithy::lattice().validate(op, &model_input(op, req));
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::model_validation(&violations))
+    }
+}
+
 /// The operation a request is for, if it routes to one.
 pub fn operation(method: &Method, uri: &axum::http::Uri) -> Option<&'static str> {
     let segments: Vec<String> = uri
@@ -471,7 +543,9 @@ pub fn handle(
         Err(e) => Err(e),
         Ok(_) => match emu.take_injected(op) {
             Some(i) => Err(ApiError::injected(&i)),
-            None => parsed_body.and_then(|_| dispatch(emu, op, &req)),
+            None => parsed_body
+                .and_then(|_| validate_input(op, &req))
+                .and_then(|_| dispatch(emu, op, &req)),
         },
     };
     let (status, resp) = match result {

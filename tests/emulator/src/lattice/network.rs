@@ -84,11 +84,7 @@ pub fn create_sn(s: &mut Store, req: &Req) -> OpResult {
     let b = Body { map: &req.body };
     let mut f = Fields::default();
     let name = b.required_str(&mut f, "name").unwrap_or_default();
-    if !name.is_empty() {
-        validate::name(&mut f, "name", name, 63, None);
-    }
     let auth = b.str(&mut f, "authType").unwrap_or("NONE");
-    validate::one_of(&mut f, "authType", auth, &["NONE", "AWS_IAM"]);
     let sharing = b
         .object(&mut f, "sharingConfig")
         .cloned()
@@ -147,7 +143,6 @@ pub fn update_sn(s: &mut Store, req: &Req) -> OpResult {
     let b = Body { map: &req.body };
     let mut f = Fields::default();
     let auth = b.required_str(&mut f, "authType").unwrap_or("NONE");
-    validate::one_of(&mut f, "authType", auth, &["NONE", "AWS_IAM"]);
     check(f)?;
     let i = s.index(Kind::Sn, &req.region, &id)?;
     s.sns[i].auth_type = auth.to_string();
@@ -196,30 +191,7 @@ pub fn delete_sn(s: &mut Store, req: &Req) -> OpResult {
 // ---- service network VPC associations ----
 
 fn dns_options(b: &Body, f: &mut Fields) -> Option<Value> {
-    let o = b.object(f, "dnsOptions")?;
-    if let Some(p) = o.get("privateDnsPreference") {
-        validate::one_of(
-            f,
-            "dnsOptions.privateDnsPreference",
-            p.as_str().unwrap_or_default(),
-            &[
-                "VERIFIED_DOMAINS_ONLY",
-                "ALL_DOMAINS",
-                "VERIFIED_DOMAINS_AND_SPECIFIED_DOMAINS",
-                "SPECIFIED_DOMAINS_ONLY",
-            ],
-        );
-    }
-    if let Some(d) = o.get("privateDnsSpecifiedDomains") {
-        let n = d.as_array().map(Vec::len).unwrap_or_default();
-        if !(1..=10).contains(&n) {
-            f.add(
-                "dnsOptions.privateDnsSpecifiedDomains",
-                "Member must have between 1 and 10 items",
-            );
-        }
-    }
-    Some(Value::Object(o.clone()))
+    b.object(f, "dnsOptions").cloned().map(Value::Object)
 }
 
 pub fn create_snva(s: &mut Store, req: &Req, polls: u32) -> OpResult {
@@ -233,13 +205,7 @@ pub fn create_snva(s: &mut Store, req: &Req, polls: u32) -> OpResult {
     let sn_id =
         sn_ref.and_then(|v| validate::identifier(&mut f, "serviceNetworkIdentifier", v, "sn"));
     let vpc = b.required_str(&mut f, "vpcIdentifier").unwrap_or_default();
-    if !vpc.is_empty() {
-        validate::ec2_id(&mut f, "vpcIdentifier", vpc, "vpc");
-    }
     let sgs = b.str_list(&mut f, "securityGroupIds");
-    if let Some(sgs) = &sgs {
-        validate::security_groups(&mut f, "securityGroupIds", sgs, 0);
-    }
     let private_dns = b.bool(&mut f, "privateDnsEnabled");
     let dns = dns_options(&b, &mut f);
     let tags = b.tags(&mut f);
@@ -320,10 +286,6 @@ pub fn update_snva(s: &mut Store, req: &Req, polls: u32) -> OpResult {
     let b = Body { map: &req.body };
     let mut f = Fields::default();
     let sgs = b.str_list(&mut f, "securityGroupIds");
-    if let Some(sgs) = &sgs {
-        // Once an association has security groups it must keep at least one.
-        validate::security_groups(&mut f, "securityGroupIds", sgs, 1);
-    }
     let private_dns = b.bool(&mut f, "privateDnsEnabled");
     let dns = dns_options(&b, &mut f);
     check(f)?;
@@ -383,12 +345,6 @@ pub fn create_snra(s: &mut Store, req: &Req, polls: u32) -> OpResult {
     let ci = s.index(Kind::Rcfg, &req.region, &rcfg_id)?;
     s.index(Kind::Sn, &req.region, &sn_id)?;
     let rcfg = &s.rcfgs[ci];
-    if rcfg.kind == "CIDR" {
-        return Err(ApiError::field(
-            "resourceConfigurationIdentifier",
-            "A CIDR resource configuration cannot be associated with a service network",
-        ));
-    }
     if rcfg.life.deleting() {
         return Err(ApiError::conflict(
             Kind::Rcfg.resource_type(),
@@ -438,11 +394,6 @@ pub fn list_snra(s: &mut Store, req: &Req) -> OpResult {
     let rcfg = req
         .q("resourceConfigurationIdentifier")
         .and_then(|v| validate::identifier(&mut f, "resourceConfigurationIdentifier", v, "rcfg"));
-    if let Some(v) = req.q("includeChildren") {
-        if v.parse::<bool>().is_err() {
-            f.add("includeChildren", "Expected a boolean");
-        }
-    }
     check(f)?;
     let candidates = s
         .snras

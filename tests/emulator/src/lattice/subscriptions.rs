@@ -5,7 +5,7 @@ use serde_json::json;
 use super::model::{pick, render_als, LogSubscription, Store};
 use super::{check, label_id, list_body, page_params, ApiError, Kind, OpResult, Req};
 use crate::ids;
-use crate::validate::{self, Body, Fields};
+use crate::validate::{Body, Fields};
 
 const ALS_CREATE: &[&str] = &[
     "id",
@@ -63,13 +63,7 @@ pub fn create_als(s: &mut Store, req: &Req) -> OpResult {
         .required_str(&mut f, "resourceIdentifier")
         .and_then(|v| subscribed_resource(&mut f, v));
     let dest = b.required_str(&mut f, "destinationArn").unwrap_or_default();
-    if !dest.is_empty() {
-        validate::arn(&mut f, "destinationArn", dest);
-    }
     let log_type = b.str(&mut f, "serviceNetworkLogType");
-    if let Some(t) = log_type {
-        validate::one_of(&mut f, "serviceNetworkLogType", t, &["SERVICE", "RESOURCE"]);
-    }
     let tags = b.tags(&mut f);
     check(f)?;
     let resource = resource.unwrap_or_default();
@@ -127,9 +121,6 @@ pub fn update_als(s: &mut Store, req: &Req) -> OpResult {
     let b = Body { map: &req.body };
     let mut f = Fields::default();
     let dest = b.required_str(&mut f, "destinationArn").unwrap_or_default();
-    if !dest.is_empty() {
-        validate::arn(&mut f, "destinationArn", dest);
-    }
     check(f)?;
     let i = s.index(Kind::Als, &req.region, &id)?;
     let a = &mut s.als[i];
