@@ -81,6 +81,16 @@ pub fn encode(v: &C) -> Vec<u8> {
 
 /// JSON view for the call log and state dump (timestamps become RFC 3339 strings).
 pub fn to_json(v: &C) -> Value {
+    json_view(v, false)
+}
+
+/// JSON as the awsJson1_0 protocol writes it (timestamps as epoch seconds).
+pub fn to_json_epoch(v: &C) -> Value {
+    json_view(v, true)
+}
+
+fn json_view(v: &C, epoch: bool) -> Value {
+    let to_json = |v: &C| json_view(v, epoch);
     match v {
         C::Integer(i) => {
             let n = i128::from(*i);
@@ -95,6 +105,7 @@ pub fn to_json(v: &C) -> Value {
         C::Bool(b) => Value::Bool(*b),
         C::Null => Value::Null,
         C::Bytes(b) => Value::Array(b.iter().map(|x| Value::from(*x)).collect()),
+        C::Tag(1, inner) if epoch => to_json(inner),
         C::Tag(1, inner) => {
             let secs = match inner.as_ref() {
                 C::Float(f) => *f,
@@ -104,7 +115,7 @@ pub fn to_json(v: &C) -> Value {
             Value::String(ids::rfc3339((secs * 1000.0).round().max(0.0) as u64))
         }
         C::Tag(_, inner) => to_json(inner),
-        C::Array(a) => Value::Array(a.iter().map(to_json).collect()),
+        C::Array(a) => Value::Array(a.iter().map(&to_json).collect()),
         C::Map(m) => Value::Object(
             m.iter()
                 .map(|(k, v)| {

@@ -10,8 +10,8 @@ use ciborium::Value as C;
 use serde_json::{json, Value};
 
 use crate::cbor::{self, get, get_int, get_str, get_str_list, map, text, CMap};
-use crate::ids;
 use crate::state::Emu;
+use crate::{cwproto, ids, smithy, validate};
 
 pub struct Dashboard {
     pub body: String,
@@ -38,40 +38,140 @@ pub struct Store {
     pub alarms: BTreeMap<(String, String), Alarm>,
 }
 
-/// An error in CloudWatch's awsQuery-compatible form: the query code is what the SDK matches on.
+/// A CloudWatch error: an error shape of the model (`__type` is its shape id, the
+/// `awsQueryError` code is what the SDKs and the CLI match on), or a raw code for the few errors
+/// the model does not name (throttling, unknown operations, undecodable bodies).
+#[derive(Debug)]
 pub struct CwError {
-    status: u16,
-    code: String,
-    message: String,
+    pub status: u16,
+    pub code: String,
+    pub type_id: String,
+    message_key: &'static str,
+    pub message: String,
     extra: Vec<(&'static str, C)>,
 }
 
 impl CwError {
-    fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
+    fn raw(status: u16, code: &str, message: impl Into<String>) -> Self {
         CwError {
             status,
             code: code.into(),
+            type_id: format!("{}#{code}", smithy::cloudwatch().namespace),
+            message_key: "message",
             message: message.into(),
             extra: Vec::new(),
         }
     }
 
-    fn invalid_value(message: impl Into<String>) -> Self {
-        Self::new(400, "InvalidParameterValue", message)
+    /// The model's error shape `name` (short name), with its status, query code and message
+    /// member (`Message` or `message`, as the shape spells it).
+    pub fn shape(name: &str, message: impl Into<String>) -> Self {
+        match smithy::cloudwatch().named(name) {
+            Some(s) => Self::from_shape(s, message.into()),
+            None => Self::raw(400, name, message),
+        }
     }
 
-    fn validation(message: impl Into<String>) -> Self {
-        Self::new(400, "ValidationError", message)
+    fn from_shape(s: &smithy::Shape, message: String) -> Self {
+        let t = &s.traits;
+        let server = t.get("smithy.api#error").and_then(Value::as_str) == Some("server");
+        let status = t
+            .get("smithy.api#httpError")
+            .and_then(Value::as_u64)
+            .map(|n| n as u16)
+            .unwrap_or(if server { 500 } else { 400 });
+        let code = t
+            .get("aws.protocols#awsQueryError")
+            .and_then(|q| q.get("code"))
+            .and_then(Value::as_str)
+            .unwrap_or(s.name());
+        CwError {
+            status,
+            code: code.to_string(),
+            type_id: s.id.clone(),
+            message_key: if s.member("Message").is_some() {
+                "Message"
+            } else {
+                "message"
+            },
+            message,
+            extra: Vec::new(),
+        }
     }
 
-    fn not_found(message: impl Into<String>) -> Self {
-        Self::new(404, "ResourceNotFound", message)
+    /// An injected error: a model shape by name or by query code, else the raw code.
+    fn injected(error: &str, status: u16, message: String) -> Self {
+        let m = smithy::cloudwatch();
+        let name = match error {
+            "ThrottlingException" => "Throttling",
+            "InternalServerException" => "InternalServiceFault",
+            other => other,
+        };
+        let shape = m.named(name).or_else(|| {
+            m.error_shapes().find(|s| {
+                s.traits
+                    .get("aws.protocols#awsQueryError")
+                    .and_then(|q| q.get("code"))
+                    .and_then(Value::as_str)
+                    == Some(name)
+            })
+        });
+        let mut e = match shape {
+            Some(s) => Self::from_shape(s, message),
+            None => Self::raw(status, name, message),
+        };
+        e.status = status;
+        e
+    }
+
+    pub fn missing(member: &str) -> Self {
+        Self::shape(
+            "MissingRequiredParameterException",
+            format!("The parameter {member} is required."),
+        )
+    }
+
+    pub fn invalid_value(message: impl Into<String>) -> Self {
+        Self::shape("InvalidParameterValueException", message)
+    }
+
+    pub fn combination(message: impl Into<String>) -> Self {
+        Self::shape("InvalidParameterCombinationException", message)
+    }
+
+    /// The not-found error the model names for `op` (DashboardNotFoundError, ResourceNotFound,
+    /// ResourceNotFoundException...).
+    fn not_found(op: &str, message: impl Into<String>) -> Self {
+        let m = smithy::cloudwatch();
+        let declared = m.operation(op).and_then(|o| {
+            o.errors
+                .iter()
+                .filter_map(|id| m.shape(id))
+                .find(|s| s.traits.get("smithy.api#httpError").and_then(Value::as_u64) == Some(404))
+        });
+        match declared {
+            Some(s) => Self::from_shape(s, message.into()),
+            None => Self::shape("ResourceNotFoundException", message),
+        }
+    }
+
+    /// Model violations: a missing member is MissingParameter, anything else InvalidParameterValue.
+    fn from_violations(v: &[smithy::Violation]) -> Self {
+        match v.iter().find(|x| x.check == smithy::Check::Required) {
+            Some(r) => {
+                let mut e = Self::missing(&r.path);
+                if v.len() > 1 {
+                    e.message = format!("{} ({})", e.message, smithy::summary(v));
+                }
+                e
+            }
+            None => Self::invalid_value(smithy::summary(v)),
+        }
     }
 
     fn dashboard_invalid(data_path: &str, message: &str) -> Self {
-        let mut e = Self::new(
-            400,
-            "InvalidParameterInput",
+        let mut e = Self::shape(
+            "DashboardInvalidInputError",
             format!("The field DashboardBody is invalid: {message}"),
         );
         e.extra.push((
@@ -84,30 +184,53 @@ impl CwError {
         e
     }
 
-    fn into_response(self) -> Response {
-        let mut pairs = vec![(
-            "__type",
-            text(format!("com.amazonaws.cloudwatch#{}", self.code)),
-        )];
-        // InternalServiceFault's member is `Message`; every other error uses `message`.
-        let key = if self.code == "InternalServiceError" {
-            "Message"
-        } else {
-            "message"
-        };
-        pairs.push((key, text(self.message)));
-        pairs.extend(self.extra);
-        let mut resp = cbor_response(self.status, Some(map(pairs)));
-        let fault = if self.status >= 500 {
+    fn fault(&self) -> &'static str {
+        if self.status >= 500 {
             "Receiver"
         } else {
             "Sender"
+        }
+    }
+
+    /// The error body members (`__type` first), as CBOR.
+    fn body(&self) -> C {
+        let mut pairs = vec![
+            ("__type", text(self.type_id.clone())),
+            (self.message_key, text(self.message.clone())),
+        ];
+        pairs.extend(self.extra.iter().cloned());
+        map(pairs)
+    }
+
+    fn into_response(self, proto: Protocol) -> Response {
+        let mut resp = match proto {
+            Protocol::Cbor => cbor_response(self.status, Some(self.body())),
+            Protocol::Json => {
+                cwproto::json_response(self.status, &cbor::to_json_epoch(&self.body()))
+            }
+            Protocol::Query => {
+                cwproto::xml_error(self.status, self.fault(), &self.code, &self.message)
+            }
         };
-        if let Ok(v) = HeaderValue::from_str(&format!("{};{fault}", self.code)) {
-            resp.headers_mut().insert("x-amzn-query-error", v);
+        // awsQueryCompatible: the query code travels in a header for the CBOR and JSON protocols.
+        if proto != Protocol::Query {
+            if let Ok(v) = HeaderValue::from_str(&format!("{};{}", self.code, self.fault())) {
+                resp.headers_mut().insert("x-amzn-query-error", v);
+            }
         }
         resp
     }
+}
+
+/// The three wire protocols of the CloudWatch model, all served by the same handlers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// `POST /service/GraniteServiceVersion20100801/operation/<Op>`, `application/cbor`.
+    Cbor,
+    /// `POST /`, `X-Amz-Target: GraniteServiceVersion20100801.<Op>`, `application/x-amz-json-1.0`.
+    Json,
+    /// `POST /`, form-encoded `Action=<Op>&Version=2010-08-01&…`, XML responses.
+    Query,
 }
 
 type CwResult = Result<Option<C>, CwError>;
@@ -129,48 +252,101 @@ pub fn cbor_response(status: u16, body: Option<C>) -> Response {
     resp
 }
 
-pub fn handle(emu: &mut Emu, op: &str, headers: &HeaderMap, body: &Bytes) -> Response {
+/// The operation a root (`POST /`) request names: `X-Amz-Target` (JSON) or `Action` (query).
+pub fn root_operation(headers: &HeaderMap, body: &Bytes) -> Option<(Protocol, String)> {
+    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
+    if let Some(op) = target.and_then(|t| t.strip_prefix(TARGET_PREFIX)) {
+        return Some((Protocol::Json, op.to_string()));
+    }
+    let form = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    if !form {
+        return None;
+    }
+    form_urlencoded::parse(body)
+        .find(|(k, _)| k == "Action")
+        .map(|(_, v)| (Protocol::Query, v.into_owned()))
+}
+
+const TARGET_PREFIX: &str = "GraniteServiceVersion20100801.";
+
+/// One CloudWatch request in any protocol: decode, validate against the model, dispatch, encode.
+pub fn handle(
+    emu: &mut Emu,
+    proto: Protocol,
+    op: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Response {
     let region =
         ids::region_from_authorization(headers.get("authorization").and_then(|v| v.to_str().ok()));
-    let decoded: Result<CMap, CwError> = if body.is_empty() {
-        Ok(Vec::new())
-    } else {
-        match ciborium::from_reader::<C, _>(body.as_ref()) {
-            Ok(C::Map(m)) => Ok(m),
-            Ok(_) => Err(CwError::new(
-                400,
-                "SerializationException",
-                "Request body must be a CBOR map",
-            )),
-            Err(e) => Err(CwError::new(
-                400,
-                "SerializationException",
-                format!("Malformed CBOR: {e}"),
-            )),
-        }
+    let decoded: Result<CMap, CwError> = match proto {
+        Protocol::Cbor => decode_cbor(body),
+        Protocol::Json => cwproto::decode_json(op, body)
+            .map_err(|e| CwError::raw(400, "SerializationException", e)),
+        Protocol::Query => Ok(cwproto::decode_query(op, body)),
     };
     let input = decoded
         .as_ref()
         .map(|m| cbor::to_json(&C::Map(m.clone())))
         .unwrap_or(json!({}));
     let result = match emu.take_injected(op) {
-        Some(i) => {
-            // CloudWatch's query-compatible codes for the generic injected errors.
-            let code = match i.error.as_str() {
-                "ThrottlingException" => "Throttling",
-                "InternalServerException" => "InternalServiceError",
-                other => other,
-            };
-            Err(CwError::new(i.status, code, i.message))
-        }
-        None => decoded.and_then(|m| dispatch(&mut emu.cloudwatch, op, &region, &m)),
+        Some(i) => Err(CwError::injected(&i.error, i.status, i.message)),
+        None => decoded
+            .and_then(|m| validate(op, &m).map(|()| m))
+            .and_then(|m| dispatch(&mut emu.cloudwatch, op, &region, &m)),
     };
     let (status, resp) = match result {
-        Ok(body) => (200, cbor_response(200, body)),
-        Err(e) => (e.status, e.into_response()),
+        Ok(body) => (
+            200,
+            match proto {
+                Protocol::Cbor => cbor_response(200, body),
+                Protocol::Json => cwproto::json_response(
+                    200,
+                    &body.map(|b| cbor::to_json_epoch(&b)).unwrap_or(json!({})),
+                ),
+                Protocol::Query => cwproto::xml_response(op, body.as_ref()),
+            },
+        ),
+        Err(e) => (e.status, e.into_response(proto)),
     };
     emu.record("cloudwatch", op, status, &region, input);
     resp
+}
+
+fn decode_cbor(body: &Bytes) -> Result<CMap, CwError> {
+    if body.is_empty() {
+        return Ok(Vec::new());
+    }
+    match ciborium::from_reader::<C, _>(body.as_ref()) {
+        Ok(C::Map(m)) => Ok(m),
+        Ok(_) => Err(CwError::raw(
+            400,
+            "SerializationException",
+            "Request body must be a CBOR map",
+        )),
+        Err(e) => Err(CwError::raw(
+            400,
+            "SerializationException",
+            format!("Malformed CBOR: {e}"),
+        )),
+    }
+}
+
+/// The model's constraints on the operation's input, before any handler runs.
+fn validate(op: &str, m: &CMap) -> Result<(), CwError> {
+    let model = smithy::cloudwatch();
+    if model.operation(op).is_none() {
+        return Ok(()); // dispatch answers the unknown operation
+    }
+    let v = model.validate(op, &cbor::to_json_epoch(&C::Map(m.clone())));
+    if v.is_empty() {
+        Ok(())
+    } else {
+        Err(CwError::from_violations(&v))
+    }
 }
 
 fn dispatch(s: &mut Store, op: &str, region: &str, m: &CMap) -> CwResult {
@@ -183,7 +359,7 @@ fn dispatch(s: &mut Store, op: &str, region: &str, m: &CMap) -> CwResult {
         "DescribeAlarms" => describe_alarms(s, region, m),
         "DeleteAlarms" => delete_alarms(s, region, m),
         "ListTagsForResource" => list_tags(s, m),
-        _ => Err(CwError::new(
+        _ => Err(CwError::raw(
             404,
             "UnknownOperationException",
             format!("{op} is not emulated"),
@@ -200,13 +376,7 @@ fn alarm_arn(region: &str, name: &str) -> String {
 }
 
 fn required<'a>(m: &'a CMap, key: &str) -> Result<&'a str, CwError> {
-    get_str(m, key).ok_or_else(|| {
-        CwError::new(
-            400,
-            "MissingParameter",
-            format!("The parameter {key} is required."),
-        )
-    })
+    get_str(m, key).ok_or_else(|| CwError::missing(key))
 }
 
 // ---- dashboards ----
@@ -264,10 +434,9 @@ fn put_dashboard(s: &mut Store, m: &CMap) -> CwResult {
 
 fn get_dashboard(s: &mut Store, m: &CMap) -> CwResult {
     let name = required(m, "DashboardName")?;
-    let d = s
-        .dashboards
-        .get(name)
-        .ok_or_else(|| CwError::not_found(format!("Dashboard {name} does not exist")))?;
+    let d = s.dashboards.get(name).ok_or_else(|| {
+        CwError::not_found("GetDashboard", format!("Dashboard {name} does not exist"))
+    })?;
     Ok(Some(map(vec![
         ("DashboardArn", text(dashboard_arn(name))),
         ("DashboardBody", text(d.body.clone())),
@@ -306,20 +475,17 @@ fn list_dashboards(s: &mut Store, m: &CMap) -> CwResult {
 fn delete_dashboards(s: &mut Store, m: &CMap) -> CwResult {
     let names = get_str_list(m, "DashboardNames").unwrap_or_default();
     if names.is_empty() {
-        return Err(CwError::new(
-            400,
-            "MissingParameter",
-            "The parameter DashboardNames is required.",
-        ));
+        return Err(CwError::missing("DashboardNames"));
     }
     // All or nothing, as AWS does.
     if let Some(missing) = names
         .iter()
         .find(|n| !s.dashboards.contains_key(n.as_str()))
     {
-        return Err(CwError::not_found(format!(
-            "Dashboard {missing} does not exist"
-        )));
+        return Err(CwError::not_found(
+            "DeleteDashboards",
+            format!("Dashboard {missing} does not exist"),
+        ));
     }
     for n in &names {
         s.dashboards.remove(n);
@@ -329,47 +495,34 @@ fn delete_dashboards(s: &mut Store, m: &CMap) -> CwResult {
 
 // ---- alarms ----
 
-const COMPARISON: &[&str] = &[
-    "GreaterThanOrEqualToThreshold",
-    "GreaterThanThreshold",
-    "LessThanThreshold",
-    "LessThanOrEqualToThreshold",
-    "LessThanLowerOrGreaterThanUpperThreshold",
-    "LessThanLowerThreshold",
-    "GreaterThanUpperThreshold",
-];
-const STATISTICS: &[&str] = &["SampleCount", "Average", "Sum", "Minimum", "Maximum"];
+/// `TreatMissingData` is a free string (1–255) in the model; these are the values AWS takes.
 const MISSING_DATA: &[&str] = &["breaching", "notBreaching", "ignore", "missing"];
 
-fn enum_check(m: &CMap, key: &str, allowed: &[&str]) -> Result<(), CwError> {
-    match get_str(m, key) {
-        Some(v) if !allowed.contains(&v) => Err(CwError::validation(format!(
-            "1 validation error detected: Value '{v}' at '{key}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
-            allowed.join(", ")
-        ))),
-        _ => Ok(()),
-    }
-}
-
+/// PutMetricAlarm's rules beyond the model (whose constraints have already been checked).
 fn put_metric_alarm(s: &mut Store, region: &str, m: &CMap) -> CwResult {
     let name = required(m, "AlarmName")?;
-    if name.is_empty() || name.len() > 255 {
-        return Err(CwError::validation(
-            "AlarmName must have length between 1 and 255",
-        ));
+    let metrics = get(m, "Metrics").is_some();
+    let criteria = get(m, "EvaluationCriteria").is_some();
+    // The model makes these optional for the sake of EvaluationCriteria alarms only.
+    if !criteria {
+        required(m, "ComparisonOperator")?;
+        get_int(m, "EvaluationPeriods").ok_or_else(|| CwError::missing("EvaluationPeriods"))?;
     }
-    required(m, "ComparisonOperator")?;
-    enum_check(m, "ComparisonOperator", COMPARISON)?;
-    enum_check(m, "Statistic", STATISTICS)?;
-    enum_check(m, "TreatMissingData", MISSING_DATA)?;
-    match get_int(m, "EvaluationPeriods") {
-        None => return Err(CwError::new(400, "MissingParameter", "The parameter EvaluationPeriods is required.")),
-        Some(n) if n < 1 => {
-            return Err(CwError::validation(format!(
-                "1 validation error detected: Value '{n}' at 'evaluationPeriods' failed to satisfy constraint: Member must have value greater than or equal to 1"
-            )))
+    if let Some(t) = get_str(m, "TreatMissingData").filter(|t| !MISSING_DATA.contains(t)) {
+        return Err(CwError::invalid_value(format!(
+            "The value {t} for parameter TreatMissingData is not supported: use one of {}",
+            MISSING_DATA.join(", ")
+        )));
+    }
+    if let (Some(d), Some(e)) = (
+        get_int(m, "DatapointsToAlarm"),
+        get_int(m, "EvaluationPeriods"),
+    ) {
+        if d > e {
+            return Err(CwError::invalid_value(format!(
+                "DatapointsToAlarm ({d}) must be less than or equal to EvaluationPeriods ({e})"
+            )));
         }
-        _ => {}
     }
     if let Some(p) = get_int(m, "Period") {
         if !(p == 10 || p == 30 || (p >= 60 && p % 60 == 0)) {
@@ -378,20 +531,44 @@ fn put_metric_alarm(s: &mut Store, region: &str, m: &CMap) -> CwResult {
             )));
         }
     }
-    if get(m, "Metrics").is_none()
-        && (get_str(m, "MetricName").is_none() || get_str(m, "Namespace").is_none())
-    {
-        return Err(CwError::validation(
-            "Either MetricName and Namespace or Metrics must be specified",
+    let statistic = get_str(m, "Statistic").is_some();
+    let extended = get_str(m, "ExtendedStatistic").is_some();
+    if statistic && extended {
+        return Err(CwError::combination(
+            "Statistic and ExtendedStatistic cannot be used together",
         ));
     }
-    if get(m, "Metrics").is_none()
-        && get_str(m, "Statistic").is_none()
-        && get_str(m, "ExtendedStatistic").is_none()
-    {
-        return Err(CwError::validation(
-            "Either Statistic or ExtendedStatistic must be specified",
-        ));
+    let single_metric = [
+        "MetricName",
+        "Namespace",
+        "Statistic",
+        "ExtendedStatistic",
+        "Dimensions",
+        "Period",
+        "Unit",
+    ]
+    .into_iter()
+    .filter(|k| get(m, k).is_some())
+    .collect::<Vec<_>>();
+    if metrics && !single_metric.is_empty() {
+        return Err(CwError::combination(format!(
+            "Metrics cannot be used together with {}",
+            single_metric.join(", ")
+        )));
+    }
+    if !metrics && !criteria {
+        for k in ["MetricName", "Namespace"] {
+            required(m, k)?;
+        }
+        if !statistic && !extended {
+            return Err(CwError::missing("Statistic or ExtendedStatistic"));
+        }
+    }
+    let tags = cbor::get_tags(m, "Tags");
+    if let Some((k, _)) = tags.iter().find(|(k, _)| validate::reserved_tag_key(k)) {
+        return Err(CwError::invalid_value(format!(
+            "Tag key {k} uses the reserved prefix aws:"
+        )));
     }
     let config: CMap = m
         .iter()
@@ -412,7 +589,7 @@ fn put_metric_alarm(s: &mut Store, region: &str, m: &CMap) -> CwResult {
                 Alarm {
                     region: region.to_string(),
                     config,
-                    tags: cbor::get_tags(m, "Tags"),
+                    tags,
                     state_value: "INSUFFICIENT_DATA".into(),
                     state_reason: "Unchecked: Initial alarm creation".into(),
                     state_updated: now,
@@ -465,17 +642,12 @@ fn describe_alarms(s: &mut Store, region: &str, m: &CMap) -> CwResult {
     let names = get_str_list(m, "AlarmNames");
     let prefix = get_str(m, "AlarmNamePrefix");
     if names.is_some() && prefix.is_some() {
-        return Err(CwError::new(
-            400,
-            "InvalidParameterCombination",
+        return Err(CwError::combination(
             "AlarmNames and AlarmNamePrefix cannot be used together",
         ));
     }
     let state = get_str(m, "StateValue");
     let max = get_int(m, "MaxRecords").unwrap_or(50);
-    if !(1..=100).contains(&max) {
-        return Err(CwError::validation("MaxRecords must be between 1 and 100"));
-    }
     let wants_metric =
         get_str_list(m, "AlarmTypes").is_none_or(|t| t.iter().any(|x| x == "MetricAlarm"));
     let start = get_str(m, "NextToken").unwrap_or_default();
@@ -505,17 +677,14 @@ fn describe_alarms(s: &mut Store, region: &str, m: &CMap) -> CwResult {
 fn delete_alarms(s: &mut Store, region: &str, m: &CMap) -> CwResult {
     let names = get_str_list(m, "AlarmNames").unwrap_or_default();
     if names.is_empty() {
-        return Err(CwError::new(
-            400,
-            "MissingParameter",
-            "The parameter AlarmNames is required.",
-        ));
+        return Err(CwError::missing("AlarmNames"));
     }
     let key = |n: &String| (region.to_string(), n.clone());
     if let Some(missing) = names.iter().find(|n| !s.alarms.contains_key(&key(n))) {
-        return Err(CwError::not_found(format!(
-            "Alarm {missing} does not exist"
-        )));
+        return Err(CwError::not_found(
+            "DeleteAlarms",
+            format!("Alarm {missing} does not exist"),
+        ));
     }
     for n in &names {
         s.alarms.remove(&key(n));
@@ -533,7 +702,17 @@ fn list_tags(s: &mut Store, m: &CMap) -> CwResult {
             .find(|((r, n), _)| alarm_arn(r, n) == arn)
             .map(|(_, a)| a.tags.clone())
     };
-    let tags = tags.ok_or_else(|| CwError::not_found(format!("{arn} does not exist")))?;
+    let tags = tags.ok_or_else(|| {
+        let mut e = CwError::not_found("ListTagsForResource", format!("{arn} does not exist"));
+        let kind = if arn.contains(":dashboard/") {
+            "dashboard"
+        } else {
+            "alarm"
+        };
+        e.extra.push(("ResourceType", text(kind)));
+        e.extra.push(("ResourceId", text(arn)));
+        e
+    })?;
     Ok(Some(map(vec![("Tags", cbor::tag_list(&tags))])))
 }
 

@@ -4,6 +4,7 @@
 pub mod cbor;
 pub mod cloudwatch;
 pub mod control;
+pub mod cwproto;
 pub mod ids;
 pub mod lattice;
 pub mod life;
@@ -53,7 +54,31 @@ async fn cloudwatch_op(
     body: Bytes,
 ) -> Response {
     hold(&s, &op).await;
-    cloudwatch::handle(&mut lock(&s), &op, &headers, &body)
+    cloudwatch::handle(
+        &mut lock(&s),
+        cloudwatch::Protocol::Cbor,
+        &op,
+        &headers,
+        &body,
+    )
+}
+
+/// `POST /`: CloudWatch over awsJson1_0 (`X-Amz-Target`) or awsQuery (form `Action=`); anything
+/// else is a Lattice request (and an unknown operation there).
+async fn root_post(
+    State(s): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match cloudwatch::root_operation(&headers, &body).filter(|_| method == Method::POST) {
+        Some((proto, op)) => {
+            hold(&s, &op).await;
+            cloudwatch::handle(&mut lock(&s), proto, &op, &headers, &body)
+        }
+        None => lattice::handle(&mut lock(&s), &method, &uri, &headers, &body),
+    }
 }
 
 /// Waits out a `/_emu/delay-next` for `op` (never while holding the lock), so a test can keep a
@@ -95,6 +120,7 @@ pub fn router(shared: Shared) -> Router {
             "/service/GraniteServiceVersion20100801/operation/{op}",
             post(cloudwatch_op),
         )
+        .route("/", any(root_post))
         .fallback(lattice_op)
         .with_state(shared)
 }

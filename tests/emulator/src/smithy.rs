@@ -390,6 +390,8 @@ pub struct Operation {
 pub struct Model {
     pub namespace: String,
     pub service_id: String,
+    /// The service shape's traits (protocols, `smithy.api#xmlNamespace`...).
+    pub service_traits: Map<String, Value>,
     pub source: Value,
     shapes: HashMap<String, Shape>,
     operations: BTreeMap<String, Operation>,
@@ -514,6 +516,7 @@ impl Model {
         let model = Model {
             namespace,
             service_id,
+            service_traits: service.traits,
             source: raw.metadata.get("source").cloned().unwrap_or(Value::Null),
             shapes,
             operations,
@@ -545,6 +548,13 @@ impl Model {
 
     pub fn operations(&self) -> impl Iterator<Item = &Operation> {
         self.operations.values()
+    }
+
+    /// Every shape with the `smithy.api#error` trait.
+    pub fn error_shapes(&self) -> impl Iterator<Item = &Shape> {
+        self.shapes
+            .values()
+            .filter(|s| s.traits.contains_key("smithy.api#error"))
     }
 
     pub fn input(&self, op: &str) -> Option<&Shape> {

@@ -317,7 +317,7 @@ async fn alarm_validation_errors() {
         .await
         .unwrap_err()
         .into_service_error();
-    assert_eq!(err.code(), Some("ValidationError"));
+    assert_eq!(err.code(), Some("InvalidParameterValue"));
     let err = alarm(cw, "bad")
         .period(45)
         .send()
@@ -338,13 +338,13 @@ async fn alarm_validation_errors() {
         .await
         .unwrap_err()
         .into_service_error();
-    assert_eq!(err.code(), Some("ValidationError"));
+    assert_eq!(err.code(), Some("InvalidParameterValue"));
     let err = alarm(cw, "bad")
         .treat_missing_data("sometimes")
         .send()
         .await
         .unwrap_err();
-    assert_eq!(err.into_service_error().code(), Some("ValidationError"));
+    assert_eq!(err.into_service_error().code(), Some("InvalidParameterValue"));
     assert_eq!(
         e.state().await["alarms"].as_array().unwrap().len(),
         4,
