@@ -344,7 +344,10 @@ async fn alarm_validation_errors() {
         .send()
         .await
         .unwrap_err();
-    assert_eq!(err.into_service_error().code(), Some("InvalidParameterValue"));
+    assert_eq!(
+        err.into_service_error().code(),
+        Some("InvalidParameterValue")
+    );
     assert_eq!(
         e.state().await["alarms"].as_array().unwrap().len(),
         4,

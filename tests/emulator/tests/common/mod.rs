@@ -83,15 +83,33 @@ impl Emu {
     /// A minimal HTTP/1.1 exchange (Connection: close) on a blocking thread, so tests need no
     /// extra client crate or tokio feature.
     pub async fn raw(&self, method: &str, path: &str, body: Option<&str>) -> Raw {
+        let body = body.unwrap_or("").as_bytes().to_vec();
+        self.raw_with(method, path, &[("Content-Type", "application/json")], body)
+            .await
+    }
+
+    /// [`Emu::raw`] with any headers and a binary body.
+    pub async fn raw_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Raw {
         let addr = self.server.addr;
-        let body = body.unwrap_or("").to_string();
-        let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        let extra: String = headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}\r\n"))
+            .collect();
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
             body.len()
-        );
+        )
+        .into_bytes();
+        req.extend(body);
         let buf = tokio::task::spawn_blocking(move || {
             let mut stream = std::net::TcpStream::connect(addr).expect("connect");
-            stream.write_all(req.as_bytes()).expect("write");
+            stream.write_all(&req).expect("write");
             let mut buf = Vec::new();
             stream.read_to_end(&mut buf).expect("read");
             buf
