@@ -233,6 +233,17 @@ pub enum Protocol {
     Query,
 }
 
+impl Protocol {
+    /// As the model's protocol traits name it (and `/_emu/calls` reports it).
+    pub fn wire_name(self) -> &'static str {
+        match self {
+            Protocol::Cbor => "rpcv2Cbor",
+            Protocol::Json => "awsJson1_0",
+            Protocol::Query => "awsQuery",
+        }
+    }
+}
+
 type CwResult = Result<Option<C>, CwError>;
 
 pub fn cbor_response(status: u16, body: Option<C>) -> Response {
@@ -313,6 +324,7 @@ pub fn handle(
         Err(e) => (e.status, e.into_response(proto)),
     };
     emu.record("cloudwatch", op, status, &region, input);
+    emu.annotate_last("protocol", proto.wire_name().into());
     resp
 }
 

@@ -69,6 +69,13 @@ impl Emu {
         }));
     }
 
+    /// Adds `key` to the last recorded call (e.g. the protocol a CloudWatch call came in).
+    pub fn annotate_last(&mut self, key: &str, value: Value) {
+        if let Some(Value::Object(m)) = self.calls.last_mut() {
+            m.insert(key.into(), value);
+        }
+    }
+
     pub fn calls(&self) -> &[Value] {
         &self.calls
     }
