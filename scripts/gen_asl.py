@@ -3,8 +3,104 @@
 
     python3 scripts/gen_asl.py            # rewrite the files
     python3 scripts/gen_asl.py --check    # fail if the committed files differ (run by the tests)
+
+Each machine's TimeoutSeconds is derived, not chosen: the longest legal path through it (every polling
+loop using all its attempts, the provisioning then rolled back with every rollback loop doing the same)
+sums the Waits the polling policies of shared/src/poll.rs allow; the timeout is that sum plus an
+allowance per Task invocation on the path, rounded up to 15 minutes. So an execution can never be
+stopped mid-rollback by its timeout (tests/test_template.py recomputes the path from the ASL).
 """
 import json
+import math
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+POLL_RS = ROOT / "shared" / "src" / "poll.rs"
+# Per Task invocation on the worst path: a poll takes well under a second warm; the rest covers cold
+# starts and the occasional retried throttle or 5xx.
+TASK_ALLOWANCE_SECONDS = 5
+ROUND_TO_SECONDS = 900
+
+
+def read_policies(text=None):
+    """{name: {first_wait, steady_attempts, max_wait, max_attempts}} from shared/src/poll.rs's Policy literals."""
+    text = POLL_RS.read_text() if text is None else text
+    out = {}
+    for m in re.finditer(r"pub const (\w+): Policy = Policy \{([^}]*)\}", text):
+        out[m.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+): (\d+)", m.group(2))}
+    assert {"DATABASE", "LATTICE"} <= set(out), f"no DATABASE/LATTICE policy in {POLL_RS}"
+    return out
+
+
+def wait_after(policy, attempt):
+    """Policy::wait_after: first_wait for the steady attempts, then doubling, capped at max_wait."""
+    shift = min(max(attempt - policy["steady_attempts"], 0), 16)
+    return min(policy["first_wait"] * (1 << shift), policy["max_wait"])
+
+
+def bound_seconds(policy):
+    """Policy::bound_seconds: every wait of a loop that uses all its attempts."""
+    return sum(wait_after(policy, a) for a in range(1, policy["max_attempts"]))
+
+
+POLICIES = read_policies()
+WAIT_POLICY = {}  # Wait state name -> the policy its Lambda computes waitSeconds with
+
+
+def wait_state(name, seconds_path, nxt, policy):
+    WAIT_POLICY[name] = policy
+    p = POLICIES[policy]
+    return {"Type": "Wait",
+            "Comment": f"waitSeconds from the Lambda's polling policy {policy} (shared/src/poll.rs): "
+                       f"at most {p['max_attempts'] - 1} waits, {bound_seconds(p)} s in all.",
+            "SecondsPath": seconds_path, "Next": nxt}
+
+
+def worst_path(states, start):
+    """(seconds of Wait, Task invocations) on the longest path from `start` to the end of its scope.
+
+    A polling loop (a Choice whose Default is a Wait) costs its policy's whole bound and its attempts
+    after the first; a Parallel costs its longest branch, then continues to its Next or a Catch target."""
+    memo = {}
+
+    def go(name):
+        if name in memo:
+            return memo[name]
+        s = states[name]
+        here, nexts = (0, 0), []
+        if s["Type"] == "Task":
+            here, nexts = (0, 1), [s.get("Next")] + [c["Next"] for c in s.get("Catch", [])]
+        elif s["Type"] == "Choice":
+            default = s.get("Default")
+            nexts = [c["Next"] for c in s["Choices"]]
+            if default and states[default]["Type"] == "Wait":
+                p = POLICIES[WAIT_POLICY[default]]
+                here = (bound_seconds(p), p["max_attempts"] - 1)
+            else:
+                nexts.append(default)
+        elif s["Type"] == "Parallel":
+            here = max(worst_path(b["States"], b["StartAt"]) for b in s["Branches"])
+            nexts = [s.get("Next")] + [c["Next"] for c in s.get("Catch", [])]
+        elif s["Type"] == "Pass":
+            nexts = [s.get("Next")]
+        elif s["Type"] == "Wait":
+            raise ValueError(f"{name}: a Wait outside a polling loop")
+        rest = max((go(n) for n in nexts if n), default=(0, 0))
+        memo[name] = (here[0] + rest[0], here[1] + rest[1])
+        return memo[name]
+
+    return go(start)
+
+
+def timeout_for(doc):
+    """(TimeoutSeconds, worst-path Wait seconds, Task invocations on it)."""
+    waits, tasks = worst_path(doc["States"], doc["StartAt"])
+    total = waits + TASK_ALLOWANCE_SECONDS * tasks
+    return math.ceil(total / ROUND_TO_SECONDS) * ROUND_TO_SECONDS, waits, tasks
+
+
 LAMBDA_RETRY = [
     {"ErrorEquals": ["Lambda.ClientExecutionTimeoutException", "Lambda.ServiceException",
                      "Lambda.AWSLambdaException", "Lambda.SdkClientException"],
@@ -32,7 +128,7 @@ def task(fn, nxt=None, payload="$", comment=None):
     else: s["End"] = True
     return s
 
-def loop(states, label, kind, poll_field, nxt, what):
+def loop(states, label, kind, poll_field, nxt, what, policy="LATTICE"):
     check, choice, wait = f"Check{label}", f"Is{label}Ready", f"WaitFor{label}"
     failed, timed = f"{label}Failed", f"{label}TimedOut"
     states[check] = task("StatusFunctionArn", choice, payload={"kind": kind, "ctx.$": "$"},
@@ -43,7 +139,7 @@ def loop(states, label, kind, poll_field, nxt, what):
         {"Variable": f"$.{poll_field}.state", "StringEquals": "TIMED_OUT", "Next": timed},
     ], "Default": wait}
     states[choice] = c
-    states[wait] = {"Type": "Wait", "SecondsPath": f"$.{poll_field}.waitSeconds", "Next": check}
+    states[wait] = wait_state(wait, f"$.{poll_field}.waitSeconds", check, policy)
     states[failed] = {"Type": "Fail", "Error": "Resource.Failed", "CausePath": f"$.{poll_field}.reason"}
     states[timed] = {"Type": "Fail", "Error": "Poll.TimedOut", "CausePath": f"$.{poll_field}.reason"}
     return c
@@ -59,7 +155,7 @@ def branch(start, build):
 
 def db_branch(st):
     st["CreateDatabase"] = task("DatabaseFunctionArn", "CheckDatabase", comment="Step 2: create the RDS instance/cluster (managed master password) or adopt the existing one.")
-    c = loop(st, "Database", "database", "databasePoll", "DatabaseDone", "RDS database")
+    c = loop(st, "Database", "database", "databasePoll", "DatabaseDone", "RDS database", policy="DATABASE")
     st["DatabaseDone"] = {"Type": "Succeed"}
 
 def gw_branch(st):
@@ -76,17 +172,19 @@ def net_branch(st):
 
 
 # ---------------------------------------------------------------- teardown (also the rollback)
-TEARDOWN = [  # (label, function placeholder, section, what)
+TEARDOWN = [  # (label, function placeholder, section, what, the Lambda's polling policy)
     ("Lattice", "TeardownLatticeFunctionArn", "teardownLattice",
-     "resource association -> resource configuration -> resource gateway; access logs and VPC associations -> service network"),
-    ("Monitoring", "TeardownMonitoringFunctionArn", "teardownMonitoring", "dashboard, alarms, log group"),
+     "resource association -> resource configuration -> resource gateway; access logs and VPC associations -> service network",
+     "LATTICE"),
+    ("Monitoring", "TeardownMonitoringFunctionArn", "teardownMonitoring", "dashboard, alarms, log group", "LATTICE"),
     ("Database", "TeardownDatabaseFunctionArn", "teardownDatabase",
-     "deletion protection off -> database (final snapshot unless skipped) -> subnet group; adopted databases are kept"),
+     "deletion protection off -> database (final snapshot unless skipped) -> subnet group; adopted databases are kept",
+     "DATABASE"),
 ]
-NETWORK = ("Network", "TeardownNetworkFunctionArn", "teardownNetwork", "security groups, once nothing uses them")
+NETWORK = ("Network", "TeardownNetworkFunctionArn", "teardownNetwork", "security groups, once nothing uses them", "LATTICE")
 
 
-def converge(states, prefix, label, fn, section, what, nxt):
+def converge(states, prefix, label, fn, section, what, policy, nxt):
     """Task (converging delete) -> Choice -> Wait -> Task, bounded by the Lambda's attempt count."""
     t, c, w = f"{prefix}Teardown{label}", f"{prefix}Is{label}Gone", f"{prefix}WaitFor{label}Teardown"
     f, to = f"{prefix}Teardown{label}Failed", f"{prefix}Teardown{label}TimedOut"
@@ -96,7 +194,7 @@ def converge(states, prefix, label, fn, section, what, nxt):
         {"Variable": f"$.{section}.state", "StringEquals": "FAILED", "Next": f},
         {"Variable": f"$.{section}.state", "StringEquals": "TIMED_OUT", "Next": to},
     ], "Default": w}
-    states[w] = {"Type": "Wait", "SecondsPath": f"$.{section}.waitSeconds", "Next": t}
+    states[w] = wait_state(w, f"$.{section}.waitSeconds", t, policy)
     states[f] = {"Type": "Fail", "Error": "Resource.Failed", "CausePath": f"$.{section}.reason"}
     states[to] = {"Type": "Fail", "Error": "Poll.TimedOut", "CausePath": f"$.{section}.reason"}
     return t
@@ -106,13 +204,13 @@ def teardown_states(prefix, end_state):
     """The teardown flow: Lattice, monitoring and the database in parallel, then the security groups."""
     st = {}
     branches = []
-    for label, fn, section, what in TEARDOWN:
+    for label, fn, section, what, policy in TEARDOWN:
         b = {}
-        first = converge(b, prefix, label, fn, section, what, f"{prefix}{label}Gone")
+        first = converge(b, prefix, label, fn, section, what, policy, f"{prefix}{label}Gone")
         b[f"{prefix}{label}Gone"] = {"Type": "Succeed"}
         branches.append({"StartAt": first, "States": b})
     selector = {"request.$": "$[0].request"}
-    for i, (_, _, section, _) in enumerate(TEARDOWN):
+    for i, (_, _, section, _, _) in enumerate(TEARDOWN):
         selector[f"{section}.$"] = f"$[{i}].{section}"
     st[f"{prefix}TeardownInParallel"] = {
         "Type": "Parallel",
@@ -123,7 +221,7 @@ def teardown_states(prefix, end_state):
     return f"{prefix}TeardownInParallel", st
 
 
-teardown = {"TimeoutSeconds": 14400, "Comment": "Delete everything a deployment created, in dependency order; deleting what is gone counts as success, so it can be re-run. Input: {\"name\", \"keepDatabase\", \"skipFinalSnapshot\"} or the provisioning output.",
+teardown = {"TimeoutSeconds": None, "Comment": "Delete everything a deployment created, in dependency order; deleting what is gone counts as success, so it can be re-run. Input: {\"name\", \"keepDatabase\", \"skipFinalSnapshot\"} or the provisioning output.",
             "StartAt": "Prepare", "States": {}}
 teardown["States"]["Prepare"] = {"Type": "Pass", "Comment": "The Lambdas read the request from $.request and keep their progress beside it.",
                                  "Parameters": {"request.$": "$"}, "Next": None}
@@ -194,6 +292,7 @@ flow["ConnectionDetails"] = {
     "Parameters": {
         "deployment.$": "$.plan.name",
         "dnsName.$": "$.resourceAssociationPoll.dnsName",
+        "dnsNameFrom.$": "$.resourceAssociationPoll.dnsNameFrom",
         "port.$": "$.plan.port",
         "secretArn.$": "$.databasePoll.secretArn",
         "mode.$": "$.plan.mode",
@@ -261,22 +360,30 @@ states["RollbackFailed"] = {
 states["ProvisioningFailed"] = {"Type": "Fail", "Comment": "The original error name and cause.",
                                 "ErrorPath": "$.Error", "CausePath": "$.Cause"}
 
-asl = {"TimeoutSeconds": 14400, "Comment": "Provision private access to an RDS database through Amazon VPC Lattice (see README). Every Task returns the execution state with its own section added.",
+asl = {"TimeoutSeconds": None, "Comment": "Provision private access to an RDS database through Amazon VPC Lattice (see README). Every Task returns the execution state with its own section added.",
        "StartAt": "ValidateInput", "States": states}
 
-import sys
-from pathlib import Path
-OUT = Path(__file__).resolve().parent.parent / "statemachine"
+OUT = ROOT / "statemachine"
 files = {"provision.asl.json": asl, "teardown.asl.json": teardown}
-stale = []
 for name, doc in files.items():
-    text = json.dumps(doc, indent=2) + "\n"
-    path = OUT / name
-    if "--check" in sys.argv:
-        if not path.exists() or path.read_text() != text:
-            stale.append(name)
-    else:
-        path.write_text(text)
-if stale:
-    sys.exit(f"out of date (run python3 scripts/gen_asl.py): {', '.join(stale)}")
+    doc["TimeoutSeconds"], waits, tasks = timeout_for(doc)
+    doc["Comment"] += (f" TimeoutSeconds is derived (scripts/gen_asl.py): the longest path has {waits} s of Waits"
+                       f" and {tasks} Task invocations.")
 
+
+def main(argv):
+    stale = []
+    for name, doc in files.items():
+        text = json.dumps(doc, indent=2) + "\n"
+        path = OUT / name
+        if "--check" in argv:
+            if not path.exists() or path.read_text() != text:
+                stale.append(name)
+        else:
+            path.write_text(text)
+    if stale:
+        sys.exit(f"out of date (run python3 scripts/gen_asl.py): {', '.join(stale)}")
+
+
+if __name__ == "__main__":  # tests/test_template.py imports the policy helpers
+    main(sys.argv)

@@ -34,6 +34,13 @@ if [ ! -x .venv-checkov/bin/checkov ] || ! cmp -s tools/requirements-checkov.loc
   cp tools/requirements-checkov.lock .venv-checkov/.installed-lock
 fi
 
+if [ ! -x .venv-awscli/bin/aws ] || ! cmp -s tools/requirements-awscli.lock .venv-awscli/.installed-lock; then
+  say "AWS CLI v1 (tools/requirements-awscli.lock) into .venv-awscli: pointed at the emulator by its tests"
+  python3 -m venv .venv-awscli
+  .venv-awscli/bin/pip install --quiet --disable-pip-version-check -r tools/requirements-awscli.lock
+  cp tools/requirements-awscli.lock .venv-awscli/.installed-lock
+fi
+
 if [ ! -x node_modules/.bin/asl-validator ] || ! cmp -s package-lock.json node_modules/.installed-lock 2>/dev/null; then
   say "JavaScript tools (package-lock.json) into node_modules"
   npm ci --no-audit --no-fund --loglevel=error
@@ -46,4 +53,5 @@ fi
 node_modules/.bin/asl-validator --version >&2
 .venv-moto/bin/python -c 'import moto; print("moto", moto.__version__)' >&2
 printf 'checkov %s\n' "$(.venv-checkov/bin/checkov --version)" >&2
+.venv-awscli/bin/aws --version >&2
 node --version >&2

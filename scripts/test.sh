@@ -47,9 +47,12 @@ python3 scripts/gen_asl.py --check
 step "template / state machine consistency tests"
 .venv/bin/python -m unittest discover -s tests -p 'test_*.py' -v 2>&1 | tee target/py-static.log
 
+step "the AWS CLI v1 pointed at the emulator (CloudWatch over awsJson1_0, CBOR and query; VPC Lattice)"
+.venv/bin/python -m unittest tests/emulator/test_awscli.py -v 2>&1 | tee target/py-awscli.log
+
 step "end to end on the local AWS stack (moto + emulator + aws-local-stepfunctions + the real binaries)"
 .venv/bin/python -m unittest discover -s tests/local -p 'test_*.py' -v 2>&1 | tee target/py-e2e.log
-if grep -Eq 'skipped|expected failures' target/py-static.log target/py-e2e.log; then
+if grep -Eq 'skipped|expected failures' target/py-static.log target/py-awscli.log target/py-e2e.log; then
   echo "skipped Python tests found: nothing may be skipped" >&2; exit 1
 fi
 

@@ -384,6 +384,7 @@ class LeastPrivilegeTests(TemplateCase):
             "CKV_AWS_116": "step functions: synchronous, no DLQ",
             "CKV_AWS_117": "functions call AWS APIs only, no VPC",
             "CKV_AWS_27": "the DLQ uses SSE-SQS",
+            "CKV_AWS_173": "monitoring's environment holds two ARNs, no secret: Lambda's own key suffices",
         }
         seen = set()
         for name, r in self.resources.items():

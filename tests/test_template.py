@@ -5,8 +5,10 @@ Run with the SAM venv's Python (it has cfn-lint, whose YAML loader understands !
 """
 
 import fnmatch
+import importlib.util
 import json
 import re
+import sys
 import unittest
 from pathlib import Path
 
@@ -347,6 +349,121 @@ class FailoverRuleTests(TemplateCase):
             if detail.get("EventID") in ("RDS-EVENT-0248", "RDS-EVENT-0251", "RDS-EVENT-0260"):
                 self.assertEqual(detail["SourceType"], "BLUE_GREEN_DEPLOYMENT", f.name)
                 self.assertTrue(source.startswith("bgd-"), f.name)
+
+
+def load_gen_asl():
+    """scripts/gen_asl.py as a module (its policy helpers mirror shared/src/poll.rs)."""
+    spec = importlib.util.spec_from_file_location("gen_asl", ROOT / "scripts" / "gen_asl.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def rust_policies_by_function(path):
+    """{fn name: {Policy::X names used in its body}} for the non-test code of a Rust file."""
+    code = (ROOT / path).read_text().split("#[cfg(test)]")[0]
+    out = {}
+    for m in re.finditer(r"\n(?:pub )?(?:async )?fn (\w+)\((.*?)(?=\n(?:pub )?(?:async )?fn |\Z)", code, re.S):
+        out[m.group(1)] = set(re.findall(r"Policy::([A-Z]+)", m.group(2)))
+    return out
+
+
+class StateMachineBudgetTests(unittest.TestCase):
+    """The longest legal path of Waits fits in each machine's TimeoutSeconds (issue 10, part 6).
+
+    Worst path: every polling loop uses all its attempts (ready, or timed out, on the last one), and the
+    provisioning then rolls back, every rollback loop converging on its last attempt too."""
+
+    STATUS_FUNCTIONS = {"database": "database", "resource-gateway": "gateway", "vpc-associations": "vpc_associations",
+                        "resource-configuration": "resource_configuration", "resource-association": "resource_association"}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.gen = load_gen_asl()
+        cls.policies = cls.gen.read_policies()
+        cls.definitions = {p.name: json.loads(p.read_text()) for p in (ROOT / "statemachine").glob("*.asl.json")}
+        cls.status = rust_policies_by_function("functions/status/src/lib.rs")
+
+    def policy_of(self, task):
+        """The polling policy the loop's Lambda computes its waits with, read from the Rust code."""
+        fn = task["Parameters"]["FunctionName"]
+        if fn == "${StatusFunctionArn}":
+            used = self.status[self.STATUS_FUNCTIONS[task["Parameters"]["Payload"]["kind"]]]
+        else:
+            crate = re.fullmatch(r"\$\{Teardown([A-Za-z]+)FunctionArn\}", fn).group(1).lower()
+            used = set().union(*rust_policies_by_function(f"functions/teardown-{crate}/src/lib.rs").values())
+        self.assertEqual(len(used), 1, f"{fn}: one polling policy, found {used}")
+        return next(iter(used))
+
+    def longest(self, states, start):
+        """(Wait seconds, Task invocations) on the longest path from `start` to the end of its scope."""
+        memo = {}
+
+        def go(name):
+            if name not in memo:
+                s = states[name]
+                cost, nexts = (0, 0), [s.get("Next")] + [c["Next"] for c in s.get("Catch", [])]
+                if s["Type"] == "Task":
+                    cost = (0, 1)
+                elif s["Type"] == "Choice":
+                    nexts = [c["Next"] for c in s["Choices"]]
+                    wait = states.get(s.get("Default"), {})
+                    if wait.get("Type") == "Wait":
+                        # A polling loop: the Task before this Choice runs max_attempts times, with a wait
+                        # between attempts; its exits are the Choice's other branches.
+                        task = states[wait["Next"]]
+                        self.assertEqual(task["Next"], name)
+                        name_of_policy = self.policy_of(task)
+                        self.assertIn(f"policy {name_of_policy} ", wait["Comment"], "the Wait's comment says the truth")
+                        p = self.policies[name_of_policy]
+                        cost = (self.gen.bound_seconds(p), p["max_attempts"] - 1)
+                    else:
+                        nexts.append(s.get("Default"))
+                elif s["Type"] == "Parallel":
+                    cost = max(self.longest(b["States"], b["StartAt"]) for b in s["Branches"])
+                elif s["Type"] == "Wait":
+                    self.assertIn("Seconds", s, f"{name}: a Wait outside a polling loop waits a fixed time")
+                    cost = (s["Seconds"], 0)
+                rest = max((go(n) for n in nexts if n), default=(0, 0))
+                memo[name] = (cost[0] + rest[0], cost[1] + rest[1])
+            return memo[name]
+
+        return go(start)
+
+    def test_the_python_mirror_of_the_policies_matches_the_rust_bounds(self):
+        # shared/src/poll.rs asserts the same figures for Policy::bound_seconds.
+        self.assertEqual(self.gen.bound_seconds(self.policies["LATTICE"]), 1782)
+        self.assertEqual(self.gen.bound_seconds(self.policies["DATABASE"]), 5610)
+        self.assertEqual([self.gen.wait_after(self.policies["LATTICE"], a) for a in (1, 40, 41, 42, 43, 44, 97)],
+                         [3, 3, 6, 12, 24, 30, 30])
+
+    def test_the_worst_path_of_waits_fits_in_the_timeout(self):
+        for file in ("provision.asl.json", "teardown.asl.json"):
+            d = self.definitions[file]
+            waits, tasks = self.longest(d["States"], d["StartAt"])
+            timeout = d["TimeoutSeconds"]
+            print(f"\n{file}: worst path: {waits / 60:.1f} min of Waits ({tasks} Task invocations), "
+                  f"timeout {timeout / 60:.0f} min", file=sys.stderr)
+            self.assertLessEqual(waits, timeout, file)
+            # ... with the generator's allowance for the Tasks themselves.
+            self.assertLessEqual(waits + self.gen.TASK_ALLOWANCE_SECONDS * tasks, timeout, file)
+            self.assertEqual(timeout, self.gen.timeout_for(d)[0], f"{file}: regenerate with scripts/gen_asl.py")
+
+    def test_the_worst_provisioning_path_includes_the_whole_rollback(self):
+        d = self.definitions["provision.asl.json"]["States"]
+        [build] = d["Provision"]["Branches"]
+        [rollback] = d["Rollback"]["Branches"]
+        build_waits, _ = self.longest(build["States"], build["StartAt"])
+        rollback_waits, _ = self.longest(rollback["States"], rollback["StartAt"])
+        waits, _ = self.longest(d, "ValidateInput")
+        self.assertEqual(waits, build_waits + rollback_waits)
+        # The rollback alone is the teardown machine's worst path.
+        teardown = self.definitions["teardown.asl.json"]
+        self.assertEqual(rollback_waits, self.longest(teardown["States"], teardown["StartAt"])[0])
+        # With these policies: database (RDS) + configuration + association, then the rollback's
+        # database and security groups (issue 10 counted 276 min; 240 were allowed).
+        self.assertEqual(waits, 5610 + 1782 + 1782 + 5610 + 1782)
+        self.assertGreater(self.definitions["provision.asl.json"]["TimeoutSeconds"], 276 * 60)
 
 
 if __name__ == "__main__":

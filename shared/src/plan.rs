@@ -256,6 +256,20 @@ pub struct PollOut {
     /// Resource association: the name clients connect to.
     pub dns_name: Option<String>,
     pub hosted_zone_id: Option<String>,
+    /// Resource association: where `dns_name` comes from.
+    pub dns_name_from: Option<DnsNameFrom>,
+}
+
+/// Where the name clients connect to comes from.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum DnsNameFrom {
+    /// The service-network resource association's `dnsEntry.domainName`.
+    Association,
+    /// `arn` mode when the association has no `dnsEntry`: the database's own endpoint, which
+    /// resolves through VPC Lattice in the client VPCs (private DNS is always on for ARN
+    /// resource configurations).
+    DatabaseEndpoint,
 }
 
 /// The accumulated execution state. Each step takes it whole and reads what it needs.
@@ -414,6 +428,7 @@ mod tests {
             secret_arn: None,
             dns_name: None,
             hosted_zone_id: None,
+            dns_name_from: None,
         };
         let v = serde_json::to_value(&p).unwrap();
         assert_eq!(v["state"], "PENDING");

@@ -1,5 +1,9 @@
 //! Polling policy for the state machine's Wait → status Task → Choice loops:
 //! bounded attempts and a backed-off wait, computed here so the ASL stays simple.
+//!
+//! scripts/gen_asl.py reads the two policies below (the `Policy { … }` literals, so keep them
+//! literal) and derives each state machine's `TimeoutSeconds` from the longest path of Waits
+//! they allow, so that an execution is never stopped mid-rollback (tests/test_template.py checks).
 
 use crate::plan::{PollOut, PollState};
 
@@ -45,6 +49,11 @@ impl Policy {
     pub fn bound_seconds(&self) -> u32 {
         (1..self.max_attempts).map(|a| self.wait_after(a)).sum()
     }
+
+    /// [`Self::bound_seconds`] in whole minutes, rounded.
+    pub fn bound_minutes(&self) -> u32 {
+        (self.bound_seconds() + 30) / 60
+    }
 }
 
 /// How an AWS status string reads for the loop.
@@ -55,10 +64,12 @@ pub enum Class {
     Failed,
 }
 
-/// The poll record for attempt number `attempt` (1-based) that saw `status`.
+/// The poll record for attempt number `attempt` (1-based) that saw `status` on `subject`
+/// (what is polled, with its id: `resource gateway rgw-…`), named in the cause of a timeout.
 pub fn outcome(
     policy: Policy,
     attempt: u32,
+    subject: &str,
     status: &str,
     class: Class,
     reason: Option<String>,
@@ -70,8 +81,11 @@ pub fn outcome(
         Class::Pending => PollState::Pending,
     };
     let reason = match state {
+        // No word on what becomes of the resource: the provisioning's rollback deletes it and
+        // appends so to the cause.
         PollState::TimedOut => Some(format!(
-            "still {status} after {attempt} attempts; giving up (the resource was left as it is)"
+            "{subject} still {status} after {attempt} attempts (about {} min); giving up",
+            policy.bound_minutes()
         )),
         _ => reason,
     };
@@ -88,6 +102,7 @@ pub fn outcome(
         secret_arn: None,
         dns_name: None,
         hosted_zone_id: None,
+        dns_name_from: None,
     }
 }
 
@@ -114,6 +129,16 @@ mod tests {
         assert!((1700..=1900).contains(&lattice), "{lattice}");
         let db = Policy::DATABASE.bound_seconds();
         assert!((5300..=5700).contains(&db), "{db}");
+        // The exact figures tests/test_template.py expects of scripts/gen_asl.py's mirror of these
+        // policies, from which the state machines' TimeoutSeconds is derived.
+        assert_eq!((lattice, db), (1782, 5610));
+        assert_eq!(
+            (
+                Policy::LATTICE.bound_minutes(),
+                Policy::DATABASE.bound_minutes()
+            ),
+            (30, 94)
+        );
     }
 
     #[test]
@@ -124,17 +149,45 @@ mod tests {
             max_wait: 1,
             max_attempts: 3,
         };
+        let gw = "resource gateway rgw-0123456789abcdefg";
         assert_eq!(
-            outcome(p, 2, "CREATE_IN_PROGRESS", Class::Pending, None).state,
+            outcome(p, 2, gw, "CREATE_IN_PROGRESS", Class::Pending, None).state,
             PollState::Pending
         );
-        let last = outcome(p, 3, "CREATE_IN_PROGRESS", Class::Pending, None);
+        let last = outcome(p, 3, gw, "CREATE_IN_PROGRESS", Class::Pending, None);
         assert_eq!(last.state, PollState::TimedOut);
-        assert!(last.reason.unwrap().contains("CREATE_IN_PROGRESS"));
+        assert_eq!(
+            last.reason.as_deref(),
+            Some(
+                "resource gateway rgw-0123456789abcdefg still CREATE_IN_PROGRESS after 3 attempts \
+                 (about 0 min); giving up"
+            )
+        );
         // Ready on the last attempt is still ready.
         assert_eq!(
-            outcome(p, 3, "ACTIVE", Class::Ready, None).state,
+            outcome(p, 3, gw, "ACTIVE", Class::Ready, None).state,
             PollState::Ready
         );
+    }
+
+    #[test]
+    fn a_timeout_names_the_resource_and_never_says_what_became_of_it() {
+        // The provisioning's rollback appends "(rolled back: …)": the cause must not contradict it.
+        let p = Policy::LATTICE;
+        let out = outcome(
+            p,
+            p.max_attempts,
+            "resource gateway rgw-0123456789abcdefg",
+            "CREATE_IN_PROGRESS",
+            Class::Pending,
+            None,
+        );
+        let reason = out.reason.unwrap();
+        assert_eq!(
+            reason,
+            "resource gateway rgw-0123456789abcdefg still CREATE_IN_PROGRESS after 98 attempts \
+             (about 30 min); giving up"
+        );
+        assert!(!reason.contains("left as it is"), "{reason}");
     }
 }

@@ -147,10 +147,12 @@ impl Progress {
             self.waiting.join("; ")
         };
         let reason = (!self.failed.is_empty()).then(|| self.failed.join("; "));
-        let poll = outcome(policy, attempt, &status, class, reason);
+        let poll = outcome(policy, attempt, component, &status, class, reason);
         let reason = match poll.state {
             PollState::TimedOut => Some(format!(
-                "still waiting after {attempt} attempts for: {status}; giving up (what is left was left as it is: run the teardown again)"
+                "still waiting after {attempt} attempts (about {} min) for: {status}; giving up: \
+                 run the teardown again to delete what is left",
+                policy.bound_minutes()
             )),
             _ => poll.reason,
         };

@@ -76,6 +76,7 @@ pub fn poll(state: PollState, status: &str) -> PollOut {
         secret_arn: None,
         dns_name: None,
         hosted_zone_id: None,
+        dns_name_from: None,
     }
 }
 

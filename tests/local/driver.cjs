@@ -99,6 +99,9 @@ class LocalFunction {
       stdio: ['ignore', log, log],
       env: {
         ...process.env,
+        // One access key per function: the local IAM gate (tests/local/iam_gate.py) authorizes each
+        // request against this function's policy; LOCAL_IAM_KEY_SUFFIX selects a mutated policy.
+        AWS_ACCESS_KEY_ID: `lda-${this.name}` + (process.env.LOCAL_IAM_KEY_SUFFIX ? `+${process.env.LOCAL_IAM_KEY_SUFFIX}` : ''),
         AWS_LAMBDA_RUNTIME_API: `127.0.0.1:${port}`,
         AWS_LAMBDA_FUNCTION_NAME: this.name,
         AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '256',

@@ -29,6 +29,7 @@ MOTO_SERVER = ROOT / ".venv-moto" / "bin" / "moto_server"
 EMULATOR = ROOT / "target" / "debug" / "lattice-emulator"
 BIN_DIR = ROOT / "target" / "debug"
 NODE_DRIVER = ROOT / "tests" / "local" / "driver.cjs"
+IAM_GATE = ROOT / "tests" / "local" / "iam_gate.py"
 
 
 class StackError(RuntimeError):
@@ -132,6 +133,18 @@ class LocalStack:
                 if time.time() > deadline or self.procs[0].poll() is not None:
                     raise StackError(f"moto did not start; see {self.log_dir / 'moto.log'}")
                 time.sleep(0.2)
+        # IAM: every request of a function goes through the gate, which authorizes it against that
+        # function's policy in template.yaml before moto or the emulator sees it.
+        gate_log = open(self.log_dir / "iam-gate.log", "w")
+        self.files.append(gate_log)
+        gate = subprocess.Popen(
+            [sys.executable, str(IAM_GATE), "--moto", self.moto_url, "--emulator", self.emulator_url],
+            stdout=subprocess.PIPE, stderr=gate_log, text=True, start_new_session=True)
+        self.procs.append(gate)
+        line = gate.stdout.readline().strip()
+        if not line.startswith("listening on "):
+            raise StackError(f"the IAM gate did not start (said {line!r}); see {self.log_dir / 'iam-gate.log'}")
+        self.gate_url = "http://" + line.removeprefix("listening on ")
 
     def stop(self) -> None:
         for p in self.procs:
@@ -151,17 +164,28 @@ class LocalStack:
 
     # ---- clients and state
     def env(self) -> dict[str, str]:
-        """What the Lambdas see: every AWS call goes to the local stack."""
+        """What the Lambdas see: every AWS call goes through the IAM gate to the local stack. The
+        driver gives each function its own access key (`lda-<binary>`); the gate refuses any other."""
         return {
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
-            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_ACCESS_KEY_ID": "unset-the-driver-sets-one-per-function",
             "AWS_SECRET_ACCESS_KEY": "test",
-            "AWS_ENDPOINT_URL": self.moto_url,
-            "AWS_ENDPOINT_URL_VPC_LATTICE": self.emulator_url,
-            "AWS_ENDPOINT_URL_CLOUDWATCH": self.emulator_url,
+            "AWS_ENDPOINT_URL": self.gate_url,
+            "AWS_ENDPOINT_URL_VPC_LATTICE": self.gate_url,
+            "AWS_ENDPOINT_URL_CLOUDWATCH": self.gate_url,
             "AWS_EC2_METADATA_DISABLED": "true",
         }
+
+    def iam(self, route: str, body: dict | None = None):
+        """The IAM gate's control routes (log, reset, mutation)."""
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.gate_url + "/_iam/" + route, data=data,
+                                     method="GET" if body is None else "POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            text = r.read().decode()
+        return json.loads(text) if text else None
 
     def client(self, service: str):
         url = self.emulator_url if service in ("vpc-lattice", "cloudwatch") else self.moto_url
@@ -203,6 +227,7 @@ class LocalStack:
         """Empty moto and the emulator (between runs in one stack)."""
         urllib.request.urlopen(urllib.request.Request(self.moto_url + "/moto-api/reset", method="POST"), timeout=10)
         self.emu("reset", {})
+        self.iam("reset", {})
 
     # ---- the recipe's prerequisites
     def create_prerequisites(self) -> dict[str, str]:
@@ -251,7 +276,8 @@ class LocalStack:
     # ---- running a state machine
     def run(self, input_doc: dict, definition: str = "statemachine/provision.asl.json",
             name: str = "run", quiet: bool = False,
-            driver_args: list[str] | None = None) -> tuple[int, dict | None, str, Path]:
+            driver_args: list[str] | None = None,
+            extra_env: dict | None = None) -> tuple[int, dict | None, str, Path]:
         """Run one execution; returns (exit code, output or None, stderr text, log dir)."""
         run_dir = self.log_dir / name
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -267,7 +293,7 @@ class LocalStack:
         if quiet:
             cmd.append("--quiet")
         cmd += driver_args or []
-        env = {**os.environ, **self.env(), "NODE_PATH": str(ROOT / "node_modules")}
+        env = {**os.environ, **self.env(), **(extra_env or {}), "NODE_PATH": str(ROOT / "node_modules")}
         err_lines = []
         with subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
             for line in proc.stderr:  # stream progress as it happens

@@ -27,7 +27,7 @@ def event(fixture: str, identifier: str) -> dict:
     now = datetime.now(timezone.utc)
     ev["time"] = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     ev["resources"] = [arn]
-    ev["detail"].update({"SourceArn": arn, "SourceIdentifier": f"rds:{identifier}",
+    ev["detail"].update({"SourceArn": arn, "SourceIdentifier": identifier,
                          "Date": now.strftime("%Y-%m-%dT%H:%M:%S.000Z")})
     return ev
 

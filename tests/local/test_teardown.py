@@ -5,8 +5,9 @@
 
 import copy
 import json
-import time
 import sys
+import threading
+import time
 import unittest
 from pathlib import Path
 
@@ -63,6 +64,40 @@ class Teardown(unittest.TestCase):
             self.assertEqual(rds.describe_db_instances()["DBInstances"], [])
             snaps = [s["DBSnapshotIdentifier"] for s in rds.describe_db_snapshots()["DBSnapshots"]]
             self.assertTrue(any(s.startswith("orders-db-final-") for s in snaps), snaps)
+
+    def test_a_security_group_still_in_use_is_waited_out_then_deleted(self):
+        """EC2 refuses to delete a group a network interface still uses (DependencyViolation; the local
+        IAM gate keeps that rule, which moto skips): the teardown waits, and deletes it once it is free."""
+        with LocalStack() as stack:
+            ids = stack.create_prerequisites()
+            before = stack.inventory()
+            code, out, err, _ = stack.run(provision_input(ids), name="provision", quiet=True)
+            self.assertEqual(code, 0, err)
+            ec2 = stack.client("ec2")
+            [db_sg] = [g["GroupId"] for g in ec2.describe_security_groups(
+                Filters=[{"Name": "group-name", "Values": ["orders-database"]}])["SecurityGroups"]]
+            # An interface (as the database's would be) still holds the database group.
+            eni = ec2.create_network_interface(SubnetId=ids["dbSubnetA"], Groups=[db_sg])["NetworkInterface"]
+            released = threading.Event()
+
+            def release_once_refused():
+                deadline = time.time() + 60
+                while time.time() < deadline and db_sg not in stack.iam("log")["violations"]:
+                    time.sleep(0.05)
+                ec2.delete_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"])
+                released.set()
+
+            helper = threading.Thread(target=release_once_refused)
+            helper.start()
+            code, result, err, _ = stack.run({"name": "orders", "skipFinalSnapshot": True}, definition=TEARDOWN,
+                                             name="teardown", quiet=True, driver_args=["--wait-ms", "100"])
+            helper.join()
+            self.assertEqual(code, 0, err)
+            self.assertTrue(released.is_set())
+            refused = stack.iam("log")["violations"]
+            self.assertIn(db_sg, refused, "the delete was refused while the interface held the group")
+            self.assertIn("still in use", (stack.log_dir / "teardown" / "teardown-network.log").read_text())
+            self.assertEqual(stack.inventory(), before, "then the group was deleted: nothing left")
 
     def test_a_typo_in_the_teardown_input_deletes_nothing(self):
         with LocalStack() as stack:

@@ -7,7 +7,8 @@
 
 use aws_sdk_rds::types::{DbCluster, DbInstance, Filter};
 use serde::{Deserialize, Serialize};
-use shared::plan::{DbKind, PollOut, PollState};
+use shared::input::Mode;
+use shared::plan::{DbKind, DnsNameFrom, PollOut, PollState};
 use shared::poll::{outcome, Class, Policy};
 use shared::rds::{describe_cluster, describe_instance};
 use shared::{Ctx, SdkResultExt, StepError};
@@ -152,12 +153,15 @@ pub async fn handle_state(
 fn poll(
     policy: Policy,
     attempt: u32,
+    subject: &str,
     status: &str,
     class: Class,
     detail: Option<String>,
 ) -> PollOut {
-    let mut out = outcome(policy, attempt, status, class, detail.clone());
+    let mut out = outcome(policy, attempt, subject, status, class, detail.clone());
     if out.state == PollState::TimedOut {
+        // The detail, unless it only repeats what the cause says already.
+        let detail = detail.filter(|d| *d != format!("{subject} is {status}"));
         if let (Some(generic), Some(detail)) = (out.reason.as_mut(), detail) {
             generic.push_str(": ");
             generic.push_str(&detail);
@@ -193,10 +197,12 @@ async fn database(
     let id = db.identifier.as_str();
     match db.kind {
         DbKind::Instance => {
+            let subject = format!("DB instance {id}");
             let Some(i) = describe_instance(rds, id).await? else {
                 return Ok(poll(
                     p,
                     attempt,
+                    &subject,
                     "not-found",
                     Class::Failed,
                     Some(format!(
@@ -207,7 +213,7 @@ async fn database(
             let status = i.db_instance_status().unwrap_or("unknown");
             match (rds_class(status), i.endpoint().and_then(|e| e.address())) {
                 (Class::Ready, Some(address)) => {
-                    let mut out = poll(p, attempt, status, Class::Ready, None);
+                    let mut out = poll(p, attempt, &subject, status, Class::Ready, None);
                     out.endpoint = Some(address.into());
                     out.port = port(i.endpoint().and_then(|e| e.port()));
                     out.arn = i.db_instance_arn().map(String::from);
@@ -220,6 +226,7 @@ async fn database(
                 (Class::Ready, None) => Ok(poll(
                     p,
                     attempt,
+                    &subject,
                     status,
                     Class::Pending,
                     Some(format!(
@@ -229,18 +236,21 @@ async fn database(
                 (Class::Failed, _) => Ok(poll(
                     p,
                     attempt,
+                    &subject,
                     status,
                     Class::Failed,
                     Some(failed_db("DB instance", id, status)),
                 )),
-                (Class::Pending, _) => Ok(poll(p, attempt, status, Class::Pending, None)),
+                (Class::Pending, _) => Ok(poll(p, attempt, &subject, status, Class::Pending, None)),
             }
         }
         DbKind::Cluster => {
+            let subject = format!("DB cluster {id}");
             let Some(c) = describe_cluster(rds, id).await? else {
                 return Ok(poll(
                     p,
                     attempt,
+                    &subject,
                     "not-found",
                     Class::Failed,
                     Some(format!(
@@ -253,6 +263,7 @@ async fn database(
                 return Ok(poll(
                     p,
                     attempt,
+                    &subject,
                     status,
                     Class::Failed,
                     Some(failed_db("DB cluster", id, status)),
@@ -272,6 +283,7 @@ async fn database(
                         return Ok(poll(
                             p,
                             attempt,
+                            &subject,
                             "not-found",
                             Class::Failed,
                             Some(format!(
@@ -285,6 +297,7 @@ async fn database(
                             return Ok(poll(
                                 p,
                                 attempt,
+                                &subject,
                                 s,
                                 Class::Failed,
                                 Some(failed_db(&format!("DB instance {want} of cluster"), id, s)),
@@ -298,12 +311,13 @@ async fn database(
                 }
             }
             if rds_class(status) == Class::Pending {
-                return Ok(poll(p, attempt, status, Class::Pending, None));
+                return Ok(poll(p, attempt, &subject, status, Class::Pending, None));
             }
             if let Some((instance, s)) = waiting_on {
                 return Ok(poll(
                     p,
                     attempt,
+                    &subject,
                     &s,
                     Class::Pending,
                     Some(format!(
@@ -315,6 +329,7 @@ async fn database(
                 return Ok(poll(
                     p,
                     attempt,
+                    &subject,
                     status,
                     Class::Pending,
                     Some(format!(
@@ -328,7 +343,8 @@ async fn database(
 }
 
 fn cluster_ready(p: Policy, attempt: u32, c: &DbCluster, endpoint: &str) -> PollOut {
-    let mut out = poll(p, attempt, "available", Class::Ready, None);
+    let subject = format!("DB cluster {}", c.db_cluster_identifier().unwrap_or("-"));
+    let mut out = poll(p, attempt, &subject, "available", Class::Ready, None);
     // The cluster endpoint is the writer's: it follows a failover.
     out.endpoint = Some(endpoint.into());
     out.port = port(c.port());
@@ -408,6 +424,7 @@ async fn gateway(
     attempt: u32,
 ) -> Result<PollOut, StepError> {
     let id = ctx.gateway()?.id.as_str();
+    let subject = format!("resource gateway {id}");
     let out = lattice
         .get_resource_gateway()
         .resource_gateway_identifier(id)
@@ -417,7 +434,14 @@ async fn gateway(
     let status = out.status().map_or("UNKNOWN", |s| s.as_str());
     let class = lattice_class(status);
     let reason = (class == Class::Failed).then(|| format!("resource gateway {id} is {status}"));
-    Ok(poll(Policy::LATTICE, attempt, status, class, reason))
+    Ok(poll(
+        Policy::LATTICE,
+        attempt,
+        &subject,
+        status,
+        class,
+        reason,
+    ))
 }
 
 async fn vpc_associations(
@@ -435,6 +459,7 @@ async fn vpc_associations(
             .await
             .aws("vpc-lattice:GetServiceNetworkVpcAssociation")?;
         let status = out.status().map_or("UNKNOWN", |s| s.as_str());
+        let subject = format!("service network VPC association {} of {}", a.id, a.vpc_id);
         match lattice_class(status) {
             // One failure fails the loop: no need to wait for the others.
             Class::Failed => {
@@ -445,29 +470,36 @@ async fn vpc_associations(
                 return Ok(poll(
                     p,
                     attempt,
+                    &subject,
                     status,
                     Class::Failed,
-                    Some(format!(
-                        "service network VPC association {} of {} is {status}{detail}",
-                        a.id, a.vpc_id
-                    )),
+                    Some(format!("{subject} is {status}{detail}")),
                 ));
             }
             Class::Pending if waiting_on.is_none() => {
-                waiting_on = Some((a.id.clone(), status.to_string()));
+                waiting_on = Some((subject, status.to_string()));
             }
             _ => {}
         }
     }
     Ok(match waiting_on {
-        Some((id, status)) => poll(
+        // The reason (and a timeout's cause) names the association still waited for.
+        Some((subject, status)) => poll(
             p,
             attempt,
+            &subject,
             &status,
             Class::Pending,
-            Some(format!("service network VPC association {id} is {status}")),
+            Some(format!("{subject} is {status}")),
         ),
-        None => poll(p, attempt, "ACTIVE", Class::Ready, None),
+        None => poll(
+            p,
+            attempt,
+            "client VPC associations",
+            "ACTIVE",
+            Class::Ready,
+            None,
+        ),
     })
 }
 
@@ -477,6 +509,7 @@ async fn resource_configuration(
     attempt: u32,
 ) -> Result<PollOut, StepError> {
     let id = ctx.resource_configuration()?.id.as_str();
+    let subject = format!("resource configuration {id}");
     let out = lattice
         .get_resource_configuration()
         .resource_configuration_identifier(id)
@@ -489,7 +522,14 @@ async fn resource_configuration(
         let detail = failure_detail(&[("failureReason", out.failure_reason())]);
         format!("resource configuration {id} is {status}{detail}")
     });
-    Ok(poll(Policy::LATTICE, attempt, status, class, reason))
+    Ok(poll(
+        Policy::LATTICE,
+        attempt,
+        &subject,
+        status,
+        class,
+        reason,
+    ))
 }
 
 async fn resource_association(
@@ -499,6 +539,7 @@ async fn resource_association(
 ) -> Result<PollOut, StepError> {
     let p = Policy::LATTICE;
     let id = ctx.resource_association()?.id.as_str();
+    let subject = format!("resource association {id}");
     let out = lattice
         .get_service_network_resource_association()
         .service_network_resource_association_identifier(id)
@@ -512,14 +553,42 @@ async fn resource_association(
             let dns = out.dns_entry();
             match dns.and_then(|d| d.domain_name()).filter(|d| !d.is_empty()) {
                 Some(name) => {
-                    let mut r = poll(p, attempt, status, Class::Ready, None);
+                    let mut r = poll(p, attempt, &subject, status, Class::Ready, None);
                     r.dns_name = Some(name.into());
                     r.hosted_zone_id = dns.and_then(|d| d.hosted_zone_id()).map(String::from);
+                    r.dns_name_from = Some(DnsNameFrom::Association);
+                    r
+                }
+                // An ARN configuration has private DNS always on: in the client VPCs the
+                // database's own endpoint resolves through VPC Lattice. Whether its association
+                // carries a dnsEntry is unverified (aws-facts §7), so do not wait for one.
+                None if ctx.plan()?.mode == Mode::Arn => {
+                    let endpoint = ctx
+                        .database_poll
+                        .as_ref()
+                        .and_then(|d| d.endpoint.as_deref())
+                        .filter(|e| !e.is_empty())
+                        .ok_or_else(|| {
+                            StepError::internal(
+                                "the execution state has no database endpoint (databasePoll.endpoint) \
+                                 for an arn-mode association without a DNS entry",
+                            )
+                        })?;
+                    tracing::info!(
+                        resource_association_id = id,
+                        dns_name = endpoint,
+                        "arn mode: the association has no DNS entry; clients use the database's \
+                         own endpoint, which resolves through VPC Lattice in the client VPCs"
+                    );
+                    let mut r = poll(p, attempt, &subject, status, Class::Ready, None);
+                    r.dns_name = Some(endpoint.to_string());
+                    r.dns_name_from = Some(DnsNameFrom::DatabaseEndpoint);
                     r
                 }
                 None => poll(
                     p,
                     attempt,
+                    &subject,
                     status,
                     Class::Pending,
                     Some(format!(
@@ -536,12 +605,13 @@ async fn resource_association(
             poll(
                 p,
                 attempt,
+                &subject,
                 status,
                 Class::Failed,
                 Some(format!("resource association {id} is {status}{detail}")),
             )
         }
-        Class::Pending => poll(p, attempt, status, Class::Pending, None),
+        Class::Pending => poll(p, attempt, &subject, status, Class::Pending, None),
     })
 }
 
@@ -672,6 +742,7 @@ mod tests {
         let mut out = outcome(
             Policy::LATTICE,
             3,
+            "resource gateway rgw-0123456789abcdefg",
             "CREATE_IN_PROGRESS",
             Class::Pending,
             None,
@@ -910,7 +981,12 @@ mod tests {
         i.ctx.database_poll = Some(prev);
         let out = run_rds(&[&describe, &list], i).await.unwrap();
         assert_eq!(out.state, PollState::TimedOut);
-        assert!(out.reason.unwrap().contains("orders-db-2 is creating"));
+        let reason = out.reason.unwrap();
+        assert!(
+            reason.starts_with("DB cluster orders-db still creating after"),
+            "{reason}"
+        );
+        assert!(reason.contains("orders-db-2 is creating"), "{reason}");
     }
 
     #[tokio::test]
@@ -1070,6 +1146,14 @@ mod tests {
         let out = run_lattice(&[&get], i).await.unwrap();
         assert_eq!(out.state, PollState::TimedOut);
         assert_eq!(out.attempt, Policy::LATTICE.max_attempts);
+        // The cause names the resource; the rollback says what became of it.
+        assert_eq!(
+            out.reason.as_deref(),
+            Some(
+                "resource gateway rgw-0123456789abcdefg still CREATE_IN_PROGRESS after 98 attempts \
+                 (about 30 min); giving up"
+            )
+        );
     }
 
     #[tokio::test]
@@ -1250,6 +1334,84 @@ mod tests {
         assert_eq!(out.state, PollState::Ready);
         assert_eq!(out.dns_name.as_deref(), Some(DNS));
         assert_eq!(out.hosted_zone_id.as_deref(), Some("Z0123456789ABCDEFGHIJ"));
+        assert_eq!(out.dns_name_from, Some(DnsNameFrom::Association));
+        let v = serde_json::to_value(&out).unwrap();
+        assert_eq!(v["dnsNameFrom"], "association");
+    }
+
+    /// An arn-mode resource association poll, the database ready at `ENDPOINT`.
+    fn arn_input() -> StatusInput {
+        let mut i = input(Kind::ResourceAssociation);
+        i.ctx.plan.as_mut().unwrap().mode = Mode::Arn;
+        let mut db = testing::poll(PollState::Ready, "available");
+        db.endpoint = Some(ENDPOINT.into());
+        i.ctx.database_poll = Some(db);
+        i
+    }
+
+    #[tokio::test]
+    async fn arn_mode_without_a_dns_entry_is_ready_with_the_database_endpoint() {
+        // Whether AWS gives an ARN configuration's association a dnsEntry is unverified; private
+        // DNS is always on for ARN configurations, so clients use the database's own name.
+        let get = snra("ACTIVE", false);
+        let out = run_lattice(&[&get], arn_input()).await.unwrap();
+        assert_eq!(out.state, PollState::Ready);
+        assert_eq!(out.dns_name.as_deref(), Some(ENDPOINT));
+        assert_eq!(out.dns_name_from, Some(DnsNameFrom::DatabaseEndpoint));
+        assert_eq!(out.hosted_zone_id, None);
+        let v = serde_json::to_value(&out).unwrap();
+        assert_eq!(v["dnsNameFrom"], "database-endpoint");
+        assert_eq!(get.num_calls(), 1, "ready on the first ACTIVE poll");
+    }
+
+    #[tokio::test]
+    async fn arn_mode_with_a_dns_entry_uses_it() {
+        let get = snra("ACTIVE", true);
+        let out = run_lattice(&[&get], arn_input()).await.unwrap();
+        assert_eq!(out.state, PollState::Ready);
+        assert_eq!(out.dns_name.as_deref(), Some(DNS));
+        assert_eq!(out.dns_name_from, Some(DnsNameFrom::Association));
+    }
+
+    #[tokio::test]
+    async fn arn_mode_still_waits_for_active_and_fails_on_failure() {
+        for (status, want) in [
+            ("CREATE_IN_PROGRESS", PollState::Pending),
+            ("PARTIAL", PollState::Pending),
+            ("CREATE_FAILED", PollState::Failed),
+        ] {
+            let get = snra(status, false);
+            let out = run_lattice(&[&get], arn_input()).await.unwrap();
+            assert_eq!(out.state, want, "{status}");
+            assert_eq!(out.dns_name, None, "{status}");
+        }
+    }
+
+    #[tokio::test]
+    async fn arn_mode_without_a_database_endpoint_in_the_state_is_internal() {
+        let get = snra("ACTIVE", false);
+        let mut i = arn_input();
+        i.ctx.database_poll.as_mut().unwrap().endpoint = None;
+        let e = run_lattice(&[&get], i).await.unwrap_err();
+        assert_eq!(e.name(), "Internal");
+        assert!(e.to_string().contains("databasePoll.endpoint"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn dns_and_ip_modes_time_out_naming_the_association_without_a_dns_entry() {
+        let get = snra("ACTIVE", false);
+        let mut i = input(Kind::ResourceAssociation);
+        let mut prev = testing::poll(PollState::Pending, "ACTIVE");
+        prev.attempt = Policy::LATTICE.max_attempts - 1;
+        i.ctx.resource_association_poll = Some(prev);
+        let out = run_lattice(&[&get], i).await.unwrap();
+        assert_eq!(out.state, PollState::TimedOut);
+        let reason = out.reason.unwrap();
+        assert!(
+            reason.starts_with("resource association snra-0123456789abcdef0 still ACTIVE after 98"),
+            "{reason}"
+        );
+        assert!(reason.ends_with("has no DNS entry yet"), "{reason}");
     }
 
     #[tokio::test]

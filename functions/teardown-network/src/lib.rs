@@ -148,7 +148,9 @@ async fn deployment_groups(
     }
 }
 
-/// The parts of `perms` that reference one of `ours` (and nothing else of them).
+/// The parts of `perms` that reference one of `ours` (and nothing else of them),
+/// each pair exactly as described (description included): moto revokes only a
+/// rule that matches as created, and so it is the rule we created that goes.
 fn referencing(perms: &[IpPermission], ours: &[&str]) -> Vec<IpPermission> {
     perms
         .iter()
@@ -157,11 +159,7 @@ fn referencing(perms: &[IpPermission], ours: &[&str]) -> Vec<IpPermission> {
                 .user_id_group_pairs()
                 .iter()
                 .filter(|u| u.group_id().is_some_and(|g| ours.contains(&g)))
-                .map(|u| {
-                    UserIdGroupPair::builder()
-                        .set_group_id(u.group_id().map(str::to_string))
-                        .build()
-                })
+                .cloned()
                 .collect();
             (!pairs.is_empty()).then(|| {
                 IpPermission::builder()
@@ -328,6 +326,26 @@ mod tests {
             );
         }
         b.build()
+    }
+
+    #[test]
+    fn revokes_each_reference_exactly_as_created_and_nothing_else() {
+        let perms = [tcp(5432, &[GW, USERS])];
+        let out = referencing(&perms, &[GW]);
+        assert_eq!(out.len(), 1);
+        let [pair] = out[0].user_id_group_pairs() else {
+            panic!("one pair expected: {out:?}");
+        };
+        // The description and owner as described: EC2 (and moto) revoke the rule that matches.
+        assert_eq!(
+            (pair.group_id(), pair.user_id(), pair.description()),
+            (Some(GW), Some("123456789012"), Some("x"))
+        );
+        assert_eq!(
+            (out[0].ip_protocol(), out[0].from_port(), out[0].to_port()),
+            (Some("tcp"), Some(5432), Some(5432))
+        );
+        assert!(referencing(&perms, &[DB]).is_empty());
     }
 
     fn group(id: &str, name: &str, owner: Option<&str>) -> SecurityGroup {

@@ -1,0 +1,299 @@
+"""The IAM mutation loop: for every function, dropping any one granted action its code uses makes a
+run fail with `Aws.AccessDenied` naming that action.
+
+Proves that the local IAM gate (tests/local/iam_gate.py) really enforces each function's policy from
+template.yaml, and that every action the code calls is needed and reached by some scenario.
+
+1. Baseline: each scenario (provision, re-run, changed re-run, teardown, Aurora, failovers in each mode)
+   runs once unmutated; it must succeed, and the gate's log says which (function, action) pairs it
+   used.
+2. Targets: for each function, the actions its code calls (tests/test_security.py's scanner) and those
+   the gate authorizes as the caller with them (tag on create, the managed secret, the final snapshot).
+   Every action the code calls must have been used by some baseline scenario: an action no scenario
+   reaches is a gap in the tests, and fails here.
+3. Mutations: for each target, the cheapest scenario that used it runs again with the action removed
+   from that function's policy (a mutated access key, `lda-<function>+<suffix>`). It must stop with
+   `Aws.AccessDenied` whose cause names the action, and the gate must have denied exactly that
+   function that action.
+
+Runs in parallel, one local stack per worker (LOCAL_IAM_WORKERS, default 3).
+
+    .venv/bin/python -m unittest tests/local/test_iam_mutations.py -v
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+import unittest
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+from stack import ROOT, LocalStack, function_substitutions  # noqa: E402
+from test_security import crate_calls  # noqa: E402
+
+TEARDOWN = "statemachine/teardown.asl.json"
+FIXTURES = ROOT / "events" / "rds"
+WORKERS = int(os.environ.get("LOCAL_IAM_WORKERS", "3"))
+
+
+class PhaseFailed(Exception):
+    def __init__(self, phase: str, error: str, cause: str):
+        super().__init__(f"{phase}: {error}: {cause}")
+        self.phase, self.error, self.cause = phase, error, cause
+
+
+def rds_event(fixture: str, identifier: str) -> dict:
+    """An AWS-documented event shape for our database, stamped now."""
+    ev = json.loads((FIXTURES / fixture).read_text())
+    kind = "cluster" if ev["detail"].get("SourceType") == "CLUSTER" else "db"
+    arn = f"arn:aws:rds:us-east-1:123456789012:{kind}:{identifier}"
+    now = datetime.now(timezone.utc)
+    ev["time"] = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    ev["resources"] = [arn]
+    ev["detail"].update({"SourceArn": arn, "SourceIdentifier": identifier,
+                         "Date": now.strftime("%Y-%m-%dT%H:%M:%S.000Z")})
+    return ev
+
+
+class Run:
+    """One scenario run on one stack: phases stop at the first failure (PhaseFailed)."""
+
+    def __init__(self, stack: LocalStack, label: str, suffix: str | None):
+        self.stack, self.label = stack, label
+        self.env = {"LOCAL_IAM_KEY_SUFFIX": suffix} if suffix else {}
+        self.ids = stack.create_prerequisites()
+        self.n = 0
+
+    def doc(self, **changes) -> dict:
+        doc = json.loads((ROOT / "events" / "provision.json").read_text())
+        doc["clientVpcs"][0]["allowedSecurityGroupIds"] = [self.ids["appSecurityGroup"]]
+        doc.update(changes)
+        return doc
+
+    def execute(self, doc: dict, definition: str = "statemachine/provision.asl.json") -> dict | None:
+        self.n += 1
+        phase = f"{self.label}-{self.n}-{Path(definition).name.split('.')[0]}"
+        code, out, err, _ = self.stack.run(doc, definition=definition, name=phase, quiet=True,
+                                           extra_env=self.env)
+        if code != 0:
+            error = cause = ""
+            for line in err.splitlines():
+                if line.startswith("Error: "):
+                    error = line.removeprefix("Error: ")
+                elif line.startswith("Cause: "):
+                    cause = line.removeprefix("Cause: ")
+            raise PhaseFailed(phase, error or f"exit {code}", cause or err[-2000:])
+        return out
+
+    def provision(self, **changes) -> dict:
+        return self.execute(self.doc(**changes))
+
+    def teardown(self, **request) -> None:
+        self.execute({"name": "orders", **request}, TEARDOWN)
+
+    def failover(self, *events: dict, env: dict | None = None) -> list[dict]:
+        self.n += 1
+        phase = f"{self.label}-{self.n}-failover"
+        results = self.stack.invoke("failover", list(events), extra_env={**self.env, **(env or {})}, name=phase)
+        outputs = []
+        for r in results:
+            if not r["ok"]:
+                raise PhaseFailed(phase, r["errorType"], r["errorMessage"])
+            outputs.append(r["output"])
+        return outputs
+
+
+# ---------------------------------------------------------------- scenarios, cheapest first
+
+def full_cycle(run: Run) -> None:
+    """Provision, re-run unchanged (adoption), teardown with the final snapshot."""
+    run.provision()
+    run.provision()
+    run.teardown()
+
+
+def changed_rerun(run: Run) -> None:
+    """A re-run with a changed input converges: other CIDRs and groups, other tags; teardown keeps the
+    database, then a second teardown deletes it without a snapshot."""
+    run.provision()
+    ec2 = run.stack.client("ec2")
+    other = ec2.create_security_group(GroupName="app2", Description="another application",
+                                      VpcId=run.ids["clientVpc"])["GroupId"]
+    run.provision(clientVpcs=[{"name": "client-vpc", "allowedCidrs": ["10.1.1.0/24"],
+                               "allowedSecurityGroupIds": [other]}],
+                  tags={"team": "payments"})
+    run.teardown(keepDatabase=True)
+    run.teardown(skipFinalSnapshot=True)
+
+
+def ip_mode_failover(run: Run) -> None:
+    """`ip` mode: a failover moves the address; the schedule repairs a lost event."""
+    out = run.provision(mode="ip", ipAddress="10.0.1.10")
+    endpoint = out["database"]["endpoint"]
+    [first] = run.failover(rds_event("instance-failover-completed-0049.json", "orders-db"),
+                           env={"LATTICE_DB_ACCESS_RESOLVE": json.dumps({endpoint: "10.0.2.20"})})
+    assert [r["outcome"] for r in first["results"]] == ["repointed"], first
+    scheduled = json.loads((FIXTURES / "scheduled-reconcile.json").read_text())
+    [again] = run.failover(scheduled, env={"LATTICE_DB_ACCESS_RESOLVE": json.dumps({endpoint: "10.0.1.10"})})
+    assert [r["outcome"] for r in again["results"]] == ["repointed"], again
+
+
+def promoted_standby(run: Run) -> None:
+    """`dns` mode with a standby: the promoted replica gets the traffic (configuration and tags)."""
+    run.provision(standby={"instanceIdentifier": "orders-replica"})
+    rds = run.stack.client("rds")
+    rds.create_db_instance_read_replica(DBInstanceIdentifier="orders-replica", SourceDBInstanceIdentifier="orders-db")
+    rds.promote_read_replica(DBInstanceIdentifier="orders-replica")
+    rds.modify_db_instance(DBInstanceIdentifier="orders-db", DeletionProtection=False, ApplyImmediately=True)
+    rds.delete_db_instance(DBInstanceIdentifier="orders-db", SkipFinalSnapshot=True)
+    [summary] = run.failover(rds_event("instance-standby-promoted-0015.json", "orders-db"))
+    assert [r["outcome"] for r in summary["results"]] == ["repointed"], summary
+
+
+def aurora_cycle(run: Run) -> None:
+    """An Aurora cluster: create, a cluster failover event, teardown with the final cluster snapshot."""
+    run.provision(database={"create": {"engine": "aurora-mysql", "instanceClass": "db.r6g.large"}})
+    rds = run.stack.client("rds")
+    rds.failover_db_cluster(DBClusterIdentifier="orders-db", TargetDBInstanceIdentifier="orders-db-2")
+    run.failover(rds_event("cluster-failover-completed-0071.json", "orders-db"))
+    run.teardown()
+
+
+def arn_mode_existing(run: Run) -> None:
+    """`arn` mode over an existing instance the project did not create (kept by the teardown)."""
+    rds = run.stack.client("rds")
+    rds.create_db_subnet_group(DBSubnetGroupName="legacy", DBSubnetGroupDescription="legacy",
+                               SubnetIds=[run.ids["dbSubnetA"], run.ids["dbSubnetB"]])
+    rds.create_db_instance(DBInstanceIdentifier="legacy-db", Engine="postgres", DBInstanceClass="db.t3.micro",
+                           AllocatedStorage=20, MasterUsername="admin", ManageMasterUserPassword=True,
+                           DBSubnetGroupName="legacy")
+    run.provision(mode="arn", database={"existing": {"instanceIdentifier": "legacy-db"}})
+    run.failover(rds_event("instance-failover-completed-0049.json", "legacy-db"))
+    run.teardown()
+
+
+SCENARIOS = [full_cycle, changed_rerun, ip_mode_failover, promoted_standby, aurora_cycle, arn_mode_existing]
+
+
+# ---------------------------------------------------------------- the loop
+
+class Workers:
+    """A pool of local stacks; each task gets one to itself, reset first."""
+
+    def __init__(self, n: int):
+        self.stacks = [LocalStack(polls_to_active=1) for _ in range(n)]
+        for s in self.stacks:
+            s.__enter__()
+        self.free = list(self.stacks)
+        self.cv = threading.Condition()
+
+    def close(self):
+        for s in self.stacks:
+            s.__exit__(None, None, None)
+
+    def attempt(self, scenario, label: str, mutation: dict | None):
+        """(exception or None, the gate's log) of one run of `scenario` on a fresh stack."""
+        with self.cv:
+            self.cv.wait_for(lambda: self.free)
+            stack = self.free.pop()
+        try:
+            stack.reset()
+            suffix = None
+            if mutation:
+                suffix = label
+                stack.iam("mutation", {"suffix": suffix, **mutation})
+            try:
+                scenario(Run(stack, label, suffix))
+                failure = None
+            except (PhaseFailed, AssertionError) as e:
+                failure = e
+            return failure, stack.iam("log")
+        finally:
+            with self.cv:
+                self.free.append(stack)
+                self.cv.notify()
+
+
+def binaries() -> list[str]:
+    return sorted({b for subs in function_substitutions().values() for b in subs.values()} | {"failover"})
+
+
+class IamMutations(unittest.TestCase):
+    maxDiff = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.started = time.time()
+        cls.workers = Workers(WORKERS)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.workers.close()
+
+    def test_dropping_any_used_action_fails_a_run_with_access_denied_naming_it(self):
+        pool = ThreadPoolExecutor(max_workers=WORKERS)
+        # 1. Baseline.
+        used: dict[str, set[tuple[str, str]]] = {}
+        baseline = list(pool.map(lambda s: (s, self.workers.attempt(s, f"base-{s.__name__}", None)), SCENARIOS))
+        for scenario, (failure, log) in baseline:
+            self.assertIsNone(failure, f"{scenario.__name__} fails unmutated")
+            self.assertEqual(log["denials"], [], f"{scenario.__name__}: denied unmutated")
+            used[scenario.__name__] = {(d["function"], d["action"]) for d in log["decisions"] if d["allowed"]}
+        exercised = set().union(*used.values())
+
+        # 2. Targets: what each function's code calls, plus what the gate authorizes along with it.
+        targets, unreached = set(), []
+        for binary in binaries():
+            calls, problems = crate_calls(binary)
+            self.assertEqual(problems, [], binary)
+            for action in sorted(calls):
+                if (binary, action) in exercised:
+                    targets.add((binary, action))
+                else:
+                    unreached.append(f"{binary}: {action}")
+        targets |= exercised
+        self.assertEqual(unreached, [], "actions the code calls that no scenario reaches: add a scenario")
+
+        # 3. Mutations: each target on the first (cheapest) scenario that used it.
+        def mutate(numbered):
+            i, target = numbered
+            function, action = target
+            scenario = next(s for s in SCENARIOS if target in used[s.__name__])
+            label = f"m{i}"
+            failure, log = self.workers.attempt(scenario, label, {"function": function, "drop": action})
+            denied = {(d["function"], d["action"]) for d in log["decisions"] if not d["allowed"]}
+            return target, scenario.__name__, failure, denied
+
+        caught, escaped = 0, []
+        for (function, action), scenario, failure, denied in pool.map(mutate, enumerate(sorted(targets))):
+            why = None
+            if failure is None:
+                why = "the run succeeded"
+            elif not isinstance(failure, PhaseFailed) or failure.error != "Aws.AccessDenied":
+                why = f"failed otherwise: {failure}"
+            elif action not in failure.cause:
+                why = f"the cause does not name the action: {failure.cause}"
+            elif denied != {(function, action)}:
+                why = f"the gate denied {sorted(denied)}"
+            if why:
+                escaped.append(f"{function} without {action} ({scenario}): {why}")
+            else:
+                caught += 1
+        pool.shutdown()
+        print(f"\niam mutations: {len(targets)} actions dropped, {caught} caught "
+              f"({len(binaries())} functions, {len(SCENARIOS)} scenarios, {WORKERS} workers, "
+              f"{time.time() - self.started:.0f} s)", file=sys.stderr)
+        self.assertEqual(escaped, [])
+        self.assertEqual(caught, len(targets))
+
+
+if __name__ == "__main__":
+    unittest.main()
