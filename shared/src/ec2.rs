@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{
     Filter, IpPermission, IpRange, PrefixListId, ResourceType, Tag, TagSpecification,
     UserIdGroupPair,
@@ -105,12 +106,6 @@ pub async fn find_security_group(
     Ok(g.group_id().map(str::to_string))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    Ingress,
-    Egress,
-}
-
 /// TCP `port` from/to another security group.
 pub fn tcp_group(port: u16, group_id: &str, description: &str) -> IpPermission {
     IpPermission::builder()
@@ -156,54 +151,54 @@ pub fn tcp_prefix_list(port: u16, prefix_list_id: &str, description: &str) -> Ip
         .build()
 }
 
-/// Add a rule; a rule that is already there counts as added.
-pub async fn ensure_rule(
+/// Add an ingress rule; a rule that is already there counts as added.
+/// (One function per direction: each calls one EC2 action, so each caller's IAM policy grants only
+/// the direction it uses; tests/test_security.py reads the calls.)
+pub async fn ensure_ingress(
     client: &Client,
     group_id: &str,
-    direction: Direction,
     permission: IpPermission,
 ) -> Result<(), StepError> {
-    let (op, result) = match direction {
-        Direction::Ingress => (
-            "ec2:AuthorizeSecurityGroupIngress",
-            client
-                .authorize_security_group_ingress()
-                .group_id(group_id)
-                .ip_permissions(permission)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| {
-                    (
-                        error_code(&e).map(str::to_string),
-                        StepError::from_sdk("ec2:AuthorizeSecurityGroupIngress", &e),
-                    )
-                }),
-        ),
-        Direction::Egress => (
-            "ec2:AuthorizeSecurityGroupEgress",
-            client
-                .authorize_security_group_egress()
-                .group_id(group_id)
-                .ip_permissions(permission)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| {
-                    (
-                        error_code(&e).map(str::to_string),
-                        StepError::from_sdk("ec2:AuthorizeSecurityGroupEgress", &e),
-                    )
-                }),
-        ),
-    };
-    match result {
-        Ok(()) => Ok(()),
-        Err((Some(code), _)) if code == "InvalidPermission.Duplicate" => {
+    let sent = client
+        .authorize_security_group_ingress()
+        .group_id(group_id)
+        .ip_permissions(permission)
+        .send()
+        .await;
+    rule_added(group_id, "ec2:AuthorizeSecurityGroupIngress", sent)
+}
+
+/// Add an egress rule; a rule that is already there counts as added.
+pub async fn ensure_egress(
+    client: &Client,
+    group_id: &str,
+    permission: IpPermission,
+) -> Result<(), StepError> {
+    let sent = client
+        .authorize_security_group_egress()
+        .group_id(group_id)
+        .ip_permissions(permission)
+        .send()
+        .await;
+    rule_added(group_id, "ec2:AuthorizeSecurityGroupEgress", sent)
+}
+
+fn rule_added<T, E, R>(
+    group_id: &str,
+    op: &str,
+    sent: Result<T, SdkError<E, R>>,
+) -> Result<(), StepError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match sent {
+        Ok(_) => Ok(()),
+        Err(e) if error_code(&e) == Some("InvalidPermission.Duplicate") => {
             tracing::debug!(group_id, op, "rule already present");
             Ok(())
         }
-        Err((_, e)) => Err(e),
+        Err(e) => Err(StepError::from_sdk(op, &e)),
     }
 }
 
@@ -309,14 +304,9 @@ mod tests {
             crate::testing::ec2_error(400, "InvalidPermission.Duplicate", "dup")
         });
         let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&dup]);
-        ensure_rule(
-            &client,
-            "sg-1",
-            Direction::Ingress,
-            tcp_group(3306, "sg-2", "x"),
-        )
-        .await
-        .unwrap();
+        ensure_ingress(&client, "sg-1", tcp_group(3306, "sg-2", "x"))
+            .await
+            .unwrap();
 
         let denied = mock!(Client::authorize_security_group_ingress)
             .then_http_response(|| crate::testing::ec2_error(403, "UnauthorizedOperation", "no"));
@@ -326,14 +316,9 @@ mod tests {
                 .build()
         });
         let client = mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&denied, &ok]);
-        let e = ensure_rule(
-            &client,
-            "sg-1",
-            Direction::Ingress,
-            tcp_group(3306, "sg-2", "x"),
-        )
-        .await
-        .unwrap_err();
+        let e = ensure_ingress(&client, "sg-1", tcp_group(3306, "sg-2", "x"))
+            .await
+            .unwrap_err();
         assert_eq!(e.name(), "Aws.AccessDenied");
     }
 

@@ -6,7 +6,7 @@
 //! and the sources the input names, on the DB port.
 
 use aws_sdk_ec2::Client;
-use shared::ec2::{ensure_rule, ensure_security_group, tcp_cidr, tcp_group, Direction};
+use shared::ec2::{ensure_ingress, ensure_security_group, tcp_cidr, tcp_group};
 use shared::plan::{AccessControlsOut, VpcSecurityGroup};
 use shared::{Ctx, StepError};
 
@@ -38,30 +38,17 @@ pub async fn handle(client: &Client, ctx: Ctx) -> Result<AccessControlsOut, Step
         )
         .await?;
         let port = plan.port;
-        ensure_rule(
+        ensure_ingress(
             client,
             &sg,
-            Direction::Ingress,
             tcp_group(port, &client_sg.security_group_id, "database clients"),
         )
         .await?;
         for source in &vpc.allowed_security_group_ids {
-            ensure_rule(
-                client,
-                &sg,
-                Direction::Ingress,
-                tcp_group(port, source, "allowed by input"),
-            )
-            .await?;
+            ensure_ingress(client, &sg, tcp_group(port, source, "allowed by input")).await?;
         }
         for cidr in &vpc.allowed_cidrs {
-            ensure_rule(
-                client,
-                &sg,
-                Direction::Ingress,
-                tcp_cidr(port, cidr, "allowed by input"),
-            )
-            .await?;
+            ensure_ingress(client, &sg, tcp_cidr(port, cidr, "allowed by input")).await?;
         }
         associations.push(VpcSecurityGroup {
             vpc_id: vpc.vpc_id.clone(),

@@ -5,9 +5,7 @@
 
 use aws_sdk_ec2::types::Filter;
 use aws_sdk_ec2::Client;
-use shared::ec2::{
-    ensure_rule, ensure_security_group, revoke_default_egress, tcp_prefix_list, Direction,
-};
+use shared::ec2::{ensure_egress, ensure_security_group, revoke_default_egress, tcp_prefix_list};
 use shared::plan::{ClientAccessOut, VpcSecurityGroup};
 use shared::{Ctx, SdkResultExt, StepError};
 
@@ -30,10 +28,9 @@ pub async fn handle(client: &Client, ctx: Ctx) -> Result<ClientAccessOut, StepEr
         .await?;
         // Egress only where the database is reachable: the Lattice link-local range.
         revoke_default_egress(client, &sg).await?;
-        ensure_rule(
+        ensure_egress(
             client,
             &sg,
-            Direction::Egress,
             tcp_prefix_list(plan.port, &prefix_list_id, "database through VPC Lattice"),
         )
         .await?;

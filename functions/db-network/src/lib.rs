@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use aws_sdk_ec2::Client as Ec2;
 use aws_sdk_rds::types::{DbSubnetGroup, Tag};
 use aws_sdk_rds::Client as Rds;
-use shared::ec2::{ensure_rule, revoke_default_egress, tcp_group, Direction};
+use shared::ec2::{ensure_egress, ensure_ingress, revoke_default_egress, tcp_group};
 use shared::error::error_code;
 use shared::plan::{DbNetworkOut, Plan};
 use shared::rds::describe_subnet_group;
@@ -41,10 +41,9 @@ pub async fn handle(ec2: &Ec2, rds: &Rds, ctx: Ctx) -> Result<DbNetworkOut, Step
 
     // The database sees connections from the gateway's ENIs, so the gateway SG
     // is the only source it admits.
-    ensure_rule(
+    ensure_ingress(
         ec2,
         &db_sg,
-        Direction::Ingress,
         tcp_group(
             plan.port,
             &gateway_sg,
@@ -54,10 +53,9 @@ pub async fn handle(ec2: &Ec2, rds: &Rds, ctx: Ctx) -> Result<DbNetworkOut, Step
     .await?;
     // The gateway may reach the database and nothing else.
     revoke_default_egress(ec2, &gateway_sg).await?;
-    ensure_rule(
+    ensure_egress(
         ec2,
         &gateway_sg,
-        Direction::Egress,
         tcp_group(plan.port, &db_sg, "to the database"),
     )
     .await?;
