@@ -18,4 +18,5 @@ pub mod ec2;
 pub mod lattice;
 #[cfg(feature = "rds")]
 pub mod rds;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -29,11 +29,23 @@ pub struct Names {
     pub alarm_prefix: String,
 }
 
+/// The resource gateway's name is the deployment's name and this.
+const GATEWAY_SUFFIX: &str = "-rgw";
+
 impl Names {
+    /// The deployment a resource gateway of this name would belong to (the inverse of
+    /// [`Names::for_deployment`]): lets the failover narrow an account's gateways by name
+    /// before it reads any tag. Only a candidate: the tags decide.
+    pub fn deployment_of_gateway(gateway_name: &str) -> Option<&str> {
+        let name = gateway_name.strip_suffix(GATEWAY_SUFFIX)?;
+        crate::input::validate_name(name).ok()?;
+        Some(name)
+    }
+
     pub fn for_deployment(name: &str) -> Self {
         Self {
             service_network: format!("{name}-sn"),
-            resource_gateway: format!("{name}-rgw"),
+            resource_gateway: format!("{name}{GATEWAY_SUFFIX}"),
             resource_configuration: format!("{name}-rcfg"),
             db_identifier: format!("{name}-db"),
             db_subnet_group: format!("{name}-db-subnets"),
@@ -395,6 +407,35 @@ mod tests {
         ] {
             assert!(crate::input::is_dns_label_name(s), "{s}");
         }
+    }
+
+    #[test]
+    fn a_gateway_name_maps_back_to_its_deployment_only_when_we_could_have_made_it() {
+        let n = Names::for_deployment("orders");
+        assert_eq!(
+            Names::deployment_of_gateway(&n.resource_gateway),
+            Some("orders")
+        );
+        for other in [
+            "orders",
+            "orders-gw",
+            "-rgw",
+            "ab-rgw",
+            "Orders-rgw",
+            "rgw-x-rgw",
+            "orders--rgw",
+        ] {
+            assert_eq!(Names::deployment_of_gateway(other), None, "{other}");
+        }
+        let longest = "a".repeat(crate::input::MAX_NAME_LEN);
+        assert_eq!(
+            Names::deployment_of_gateway(&format!("{longest}-rgw")),
+            Some(longest.as_str())
+        );
+        assert_eq!(
+            Names::deployment_of_gateway(&format!("{longest}a-rgw")),
+            None
+        );
     }
 
     #[test]

@@ -25,7 +25,9 @@ from cfnlint.decode import decode
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
-MOTO_SERVER = ROOT / ".venv-moto" / "bin" / "moto_server"
+MOTO_PYTHON = ROOT / ".venv-moto" / "bin" / "python"
+# moto's server with the RDS behaviour AWS has and moto skips (see the file).
+MOTO_SERVER = ROOT / "tests" / "local" / "moto_server.py"
 EMULATOR = ROOT / "target" / "debug" / "lattice-emulator"
 BIN_DIR = ROOT / "target" / "debug"
 NODE_DRIVER = ROOT / "tests" / "local" / "driver.cjs"
@@ -104,14 +106,14 @@ class LocalStack:
         self.stop()
 
     def start(self) -> None:
-        for path, what in [(MOTO_SERVER, "moto (scripts/setup.sh installs it)"), (EMULATOR, "the emulator (cargo build)")]:
+        for path, what in [(MOTO_PYTHON, "moto (scripts/setup.sh installs it)"), (EMULATOR, "the emulator (cargo build)")]:
             if not path.exists():
                 raise StackError(f"missing {what}: {path}")
         self.moto_port = free_port()
         moto_log = open(self.log_dir / "moto.log", "w")
         self.files.append(moto_log)
         self.procs.append(subprocess.Popen(
-            [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(self.moto_port)],
+            [str(MOTO_PYTHON), str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(self.moto_port)],
             stdout=moto_log, stderr=subprocess.STDOUT, start_new_session=True))
         emu_log = open(self.log_dir / "emulator.log", "w")
         self.files.append(emu_log)

@@ -92,7 +92,8 @@ class DnsMode(FailoverCase):
             replica = rds.create_db_instance_read_replica(
                 DBInstanceIdentifier="orders-replica", SourceDBInstanceIdentifier="orders-db")["DBInstance"]
             rds.promote_read_replica(DBInstanceIdentifier="orders-replica")
-            # The old primary is lost (moto keeps a promoted replica's replica flag, so the primary must be gone).
+            # The old primary is lost. (tests/local/moto_server.py makes the promotion AWS's: the replica
+            # no longer names a source, which the failover requires before it sends writes there.)
             rds.modify_db_instance(DBInstanceIdentifier="orders-db", DeletionProtection=False, ApplyImmediately=True)
             rds.delete_db_instance(DBInstanceIdentifier="orders-db", SkipFinalSnapshot=True)
             late = event("instance-failover-started-0013.json", "orders-db")
@@ -112,6 +113,39 @@ class DnsMode(FailoverCase):
 
 
 class IpMode(FailoverCase):
+    def test_a_standby_still_replicating_never_gets_the_writes(self):
+        with LocalStack() as stack:
+            out = self.provision(stack, standby={"instanceIdentifier": "orders-replica"})
+            rds = stack.client("rds")
+            rds.create_db_instance_read_replica(DBInstanceIdentifier="orders-replica",
+                                                SourceDBInstanceIdentifier="orders-db")
+            # The primary is lost while the standby still replicates (RDS documents that a deleted
+            # source's replicas are promoted; until that finishes, this is the window; moto does not
+            # promote them, which leaves the window open for the test).
+            rds.modify_db_instance(DBInstanceIdentifier="orders-db", DeletionProtection=False, ApplyImmediately=True)
+            rds.delete_db_instance(DBInstanceIdentifier="orders-db", SkipFinalSnapshot=True)
+            self.assertEqual(rds.describe_db_instances(DBInstanceIdentifier="orders-replica")["DBInstances"][0]
+                             ["ReadReplicaSourceDBInstanceIdentifier"], "orders-db")
+            [result] = stack.invoke("failover", [event("instance-standby-promoted-0015.json", "orders-db")],
+                                    name="unpromoted")
+            self.assertFalse(result["ok"], result)
+            self.assertEqual(result["errorType"], "Resource.Conflict", "retried by Lambda: it may be promoted")
+            self.assertIn("read replica", result["errorMessage"])
+            self.assertEqual(self.updates(stack), [], "never repointed to a read-only database")
+            self.assertEqual(self.rcfg(stack, out)["resourceConfigurationDefinition"]["dnsResource"]["domainName"],
+                             out["database"]["endpoint"])
+            log = (stack.log_dir / "unpromoted" / "failover.log").read_text()
+            logged = [line for line in log.splitlines() if "failover reconcile" in line]
+            self.assertTrue(len(logged) == 1 and "failed" in logged[0] and "not repointed" in logged[0], log)
+            lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+            metrics = [x for x in lines if "_aws" in x and "Failed" in x]
+            self.assertEqual([m["Failed"] for m in metrics], [1], "one Failed metric (EMF)")
+
+            # Promoted: the next delivery (Lambda's retry, or the schedule) repoints.
+            rds.promote_read_replica(DBInstanceIdentifier="orders-replica")
+            [summary] = self.deliver(stack, [event("instance-standby-promoted-0015.json", "orders-db")], "promoted")
+            self.assertEqual(self.outcomes(summary), ["repointed"])
+
     def test_ip_mode_follows_the_primarys_address_and_the_schedule_repairs_a_lost_event(self):
         with LocalStack() as stack:
             out = self.provision(stack, mode="ip", ipAddress="10.0.1.10")

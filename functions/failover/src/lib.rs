@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::error::{error_code, names};
 use shared::input::Mode;
-use shared::plan::DbKind;
+use shared::plan::{DbKind, Names};
 use shared::{tags, SdkResultExt, StepError};
 
 pub const COMPONENT: &str = "failover";
@@ -568,52 +568,92 @@ struct Candidate {
     identity: Identity,
 }
 
+/// The configurations of our deployments that the scope asks about.
+///
+/// The cost must not grow with the account (2,000 configurations per Region, most of them
+/// other owners'): our names narrow the candidates before any tag is read. A deployment's
+/// configuration is `<name>-rcfg` on its gateway `<name>-rgw` (`Names::for_deployment`), so this
+/// lists the gateways (500 per VPC at most, usually a page), lists the configurations of only the
+/// gateways named like ours, and reads the tags of only the configuration named like ours on
+/// each. The tags then decide: the deployment tag must name the same deployment.
 async fn find_configurations(
     lattice: &aws_sdk_vpclattice::Client,
     scope: &Scope,
 ) -> Result<Vec<Candidate>, StepError> {
-    let mut found = vec![];
-    let mut items = lattice
-        .list_resource_configurations()
+    let mut ours = vec![];
+    let mut gateways = lattice
+        .list_resource_gateways()
         .into_paginator()
         .items()
         .send();
-    while let Some(item) = items.next().await {
-        let item = item.aws("vpc-lattice:ListResourceConfigurations")?;
-        // Children are managed by their parent; AWS-managed ones are not ours.
-        if matches!(
-            item.r#type(),
-            Some(ResourceConfigurationType::Child | ResourceConfigurationType::Group)
-        ) || item.amazon_managed() == Some(true)
-        {
+    while let Some(gw) = gateways.next().await {
+        let gw = gw.aws("vpc-lattice:ListResourceGateways")?;
+        let (Some(id), Some(name)) = (gw.id(), gw.name()) else {
             continue;
+        };
+        if let Some(deployment) = Names::deployment_of_gateway(name) {
+            ours.push((id.to_string(), deployment.to_string()));
         }
-        let (Some(id), Some(arn)) = (item.id(), item.arn()) else {
-            continue;
-        };
-        let tags = match lattice
-            .list_tags_for_resource()
-            .resource_arn(arn)
-            .send()
-            .await
-        {
-            Ok(out) => out.tags().cloned().unwrap_or_default(),
-            // Deleted between the list and now.
-            Err(e) if error_code(&e) == Some("ResourceNotFoundException") => continue,
-            Err(e) => return Err(StepError::from_sdk("vpc-lattice:ListTagsForResource", &e)),
-        };
-        let identity = Identity::from_tags(&tags);
-        let wanted = identity.deployment.is_some()
-            && match scope {
-                Scope::All => true,
-                Scope::Database(db) => identity.fronts(db),
+    }
+
+    let mut found = vec![];
+    for (gateway_id, deployment) in ours {
+        let wanted_name = Names::for_deployment(&deployment).resource_configuration;
+        let mut items = lattice
+            .list_resource_configurations()
+            .resource_gateway_identifier(&gateway_id)
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = items.next().await {
+            let item = match item {
+                Ok(item) => item,
+                // The gateway was deleted between the two lists.
+                Err(e) if error_code(&e) == Some("ResourceNotFoundException") => break,
+                Err(e) => {
+                    return Err(StepError::from_sdk(
+                        "vpc-lattice:ListResourceConfigurations",
+                        &e,
+                    ))
+                }
             };
-        if wanted {
-            found.push(Candidate {
-                id: id.to_string(),
-                arn: arn.to_string(),
-                identity,
-            });
+            // Children are managed by their parent; AWS-managed ones are not ours.
+            if item.name() != Some(wanted_name.as_str())
+                || matches!(
+                    item.r#type(),
+                    Some(ResourceConfigurationType::Child | ResourceConfigurationType::Group)
+                )
+                || item.amazon_managed() == Some(true)
+            {
+                continue;
+            }
+            let (Some(id), Some(arn)) = (item.id(), item.arn()) else {
+                continue;
+            };
+            let tags = match lattice
+                .list_tags_for_resource()
+                .resource_arn(arn)
+                .send()
+                .await
+            {
+                Ok(out) => out.tags().cloned().unwrap_or_default(),
+                // Deleted between the list and now.
+                Err(e) if error_code(&e) == Some("ResourceNotFoundException") => continue,
+                Err(e) => return Err(StepError::from_sdk("vpc-lattice:ListTagsForResource", &e)),
+            };
+            let identity = Identity::from_tags(&tags);
+            let wanted = identity.deployment.as_deref() == Some(deployment.as_str())
+                && match scope {
+                    Scope::All => true,
+                    Scope::Database(db) => identity.fronts(db),
+                };
+            if wanted {
+                found.push(Candidate {
+                    id: id.to_string(),
+                    arn: arn.to_string(),
+                    identity,
+                });
+            }
         }
     }
     Ok(found)
@@ -666,10 +706,20 @@ impl Truth {
         None
     }
 
-    /// A standby can take over. Not "not a replica": moto keeps the replica source on a
-    /// promoted replica, and a primary that is gone leaves nothing better anyway.
-    fn available(&self) -> bool {
-        self.status == "available" && self.endpoint.is_some()
+    /// A standby can take over only when it accepts writes: available, with an endpoint, and
+    /// promoted (a read replica still replicating, or a cluster without a writer, would send
+    /// the application's writes to a read-only database).
+    fn can_take_over(&self) -> Result<(), String> {
+        if let Some(why) = self.unusable() {
+            return Err(why);
+        }
+        if self.status != "available" {
+            return Err(format!("is {}", self.status));
+        }
+        if self.endpoint.is_none() {
+            return Err("has no endpoint yet".into());
+        }
+        Ok(())
     }
 }
 
@@ -785,18 +835,24 @@ async fn current_primary(
     let mut standby_pending = false;
     if let Some(s) = standby {
         match describe(rds, s).await? {
-            Db::Found(t) if t.available() => {
-                return Ok(Chosen {
-                    db: s.clone(),
-                    truth: t,
-                    replaced: Some((primary.clone(), why)),
-                    note: None,
-                })
-            }
-            Db::Found(t) => {
-                standby_state = format!("standby `{}` is {}", s.identifier, t.status);
-                standby_pending = true;
-            }
+            Db::Found(t) => match t.can_take_over() {
+                Ok(()) => {
+                    return Ok(Chosen {
+                        db: s.clone(),
+                        truth: t,
+                        replaced: Some((primary.clone(), why)),
+                        note: None,
+                    })
+                }
+                // Not yet: it may be promoted (or finish promoting); a retry can succeed.
+                Err(not_yet) => {
+                    standby_state = format!(
+                        "standby `{}` {not_yet}, so it cannot take writes; not repointed",
+                        s.identifier
+                    );
+                    standby_pending = true;
+                }
+            },
             Db::Gone => standby_state = format!("standby `{}` is gone", s.identifier),
         }
     }
@@ -1150,10 +1206,13 @@ mod tests {
     use aws_sdk_rds::Client as Rds;
     use aws_sdk_vpclattice::operation::get_resource_configuration::GetResourceConfigurationOutput;
     use aws_sdk_vpclattice::operation::list_resource_configurations::ListResourceConfigurationsOutput;
+    use aws_sdk_vpclattice::operation::list_resource_gateways::ListResourceGatewaysOutput;
     use aws_sdk_vpclattice::operation::list_tags_for_resource::ListTagsForResourceOutput;
     use aws_sdk_vpclattice::operation::tag_resource::TagResourceOutput;
     use aws_sdk_vpclattice::operation::update_resource_configuration::UpdateResourceConfigurationOutput;
-    use aws_sdk_vpclattice::types::{ArnResource, ResourceConfigurationSummary};
+    use aws_sdk_vpclattice::types::{
+        ArnResource, ResourceConfigurationSummary, ResourceGatewayStatus, ResourceGatewaySummary,
+    };
     use aws_sdk_vpclattice::Client as Lattice;
     use aws_smithy_mocks::{mock, mock_client, MockResponse, Rule, RuleMode};
     use serde_json::json;
@@ -1244,6 +1303,9 @@ mod tests {
     #[derive(Clone, Debug)]
     struct FakeCfg {
         id: String,
+        name: String,
+        /// The gateway's (id, name).
+        gateway: (String, String),
         kind: ResourceConfigurationType,
         tags: HashMap<String, String>,
         def: ResourceConfigurationDefinition,
@@ -1270,8 +1332,22 @@ mod tests {
             } else {
                 ResourceConfigurationType::Single
             };
+            // Ours are named as `Names::for_deployment` names them; others' are not.
+            let (name, gateway) = match deployment {
+                Some(d) => {
+                    let n = Names::for_deployment(d);
+                    let gateway = (format!("rgw-{d}"), n.resource_gateway);
+                    (n.resource_configuration, gateway)
+                }
+                None => (
+                    format!("{id}-name"),
+                    ("rgw-others".into(), "others-gateway".into()),
+                ),
+            };
             Self {
                 id: id.into(),
+                name,
+                gateway,
                 kind,
                 tags,
                 def,
@@ -1283,6 +1359,16 @@ mod tests {
         fn fronts(mut self, kind: &str, id: &str) -> Self {
             self.tags.insert(tags::DB_KIND.into(), kind.into());
             self.tags.insert(tags::DB_IDENTIFIER.into(), id.into());
+            self
+        }
+
+        fn named(mut self, name: &str) -> Self {
+            self.name = name.into();
+            self
+        }
+
+        fn on_gateway(mut self, id: &str, name: &str) -> Self {
+            self.gateway = (id.into(), name.into());
             self
         }
 
@@ -1303,6 +1389,8 @@ mod tests {
     #[derive(Debug, Default)]
     struct LatticeState {
         cfgs: Vec<FakeCfg>,
+        /// The ARNs whose tags were read.
+        tag_reads: Vec<String>,
         gets: Vec<String>,
         updates: Vec<(String, ResourceConfigurationDefinition)>,
         tagged: Vec<(String, HashMap<String, String>)>,
@@ -1310,6 +1398,7 @@ mod tests {
 
     struct FakeLattice {
         state: Arc<Mutex<LatticeState>>,
+        gateways: Rule,
         list: Rule,
         tags: Rule,
         get: Rule,
@@ -1327,11 +1416,46 @@ mod tests {
                 ..Default::default()
             }));
             let st = state.clone();
+            let gateways = mock!(Lattice::list_resource_gateways).then_compute_output(move |r| {
+                let s = st.lock().unwrap();
+                let mut all: Vec<(String, String)> = vec![];
+                for c in &s.cfgs {
+                    if !all.contains(&c.gateway) {
+                        all.push(c.gateway.clone());
+                    }
+                }
+                let start: usize = r.next_token().map_or(0, |t| t.parse().unwrap());
+                let items = all
+                    .iter()
+                    .skip(start)
+                    .take(PAGE)
+                    .map(|(id, name)| {
+                        ResourceGatewaySummary::builder()
+                            .id(id)
+                            .name(name)
+                            .status(ResourceGatewayStatus::Active)
+                            .build()
+                    })
+                    .collect();
+                let mut out = ListResourceGatewaysOutput::builder().set_items(Some(items));
+                if start + PAGE < all.len() {
+                    out = out.next_token((start + PAGE).to_string());
+                }
+                out.build()
+            });
+            let st = state.clone();
             let list = mock!(Lattice::list_resource_configurations).then_compute_output(move |r| {
                 let s = st.lock().unwrap();
                 let start: usize = r.next_token().map_or(0, |t| t.parse().unwrap());
-                let items = s
+                let on_gateway: Vec<&FakeCfg> = s
                     .cfgs
+                    .iter()
+                    .filter(|c| {
+                        r.resource_gateway_identifier()
+                            .is_none_or(|g| c.gateway.0 == g)
+                    })
+                    .collect();
+                let items = on_gateway
                     .iter()
                     .skip(start)
                     .take(PAGE)
@@ -1339,21 +1463,24 @@ mod tests {
                         ResourceConfigurationSummary::builder()
                             .id(&c.id)
                             .arn(c.arn())
-                            .name(format!("{}-name", c.id))
+                            .name(&c.name)
+                            .resource_gateway_id(&c.gateway.0)
                             .r#type(c.kind.clone())
                             .status(ResourceConfigurationStatus::Active)
                             .build()
                     })
                     .collect();
                 let mut out = ListResourceConfigurationsOutput::builder().set_items(Some(items));
-                if start + PAGE < s.cfgs.len() {
+                if start + PAGE < on_gateway.len() {
                     out = out.next_token((start + PAGE).to_string());
                 }
                 out.build()
             });
             let st = state.clone();
             let tags = mock!(Lattice::list_tags_for_resource).then_compute_output(move |r| {
-                let s = st.lock().unwrap();
+                let mut s = st.lock().unwrap();
+                s.tag_reads
+                    .push(r.resource_arn().unwrap_or_default().to_string());
                 let c = s
                     .cfgs
                     .iter()
@@ -1451,6 +1578,7 @@ mod tests {
                 });
             Self {
                 state,
+                gateways,
                 list,
                 tags,
                 get,
@@ -1463,7 +1591,14 @@ mod tests {
             mock_client!(
                 aws_sdk_vpclattice,
                 RuleMode::MatchAny,
-                [&self.list, &self.tags, &self.get, &self.update, &self.tag]
+                [
+                    &self.gateways,
+                    &self.list,
+                    &self.tags,
+                    &self.get,
+                    &self.update,
+                    &self.tag
+                ]
             )
         }
 
@@ -2026,17 +2161,53 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_promoted_replica_that_still_names_its_source_stays_primary() {
-        // moto keeps ReadReplicaSourceDBInstanceIdentifier after promotion; the old primary is gone.
+    async fn a_promoted_replica_stays_primary_after_the_old_primary_is_gone() {
         let cfg = FakeCfg::new(RCFG, Some("orders"), "dns", dns(REPLICA_EP))
             .fronts("instance", REPLICA)
             .standby("instance", DB);
         let lattice = FakeLattice::new(vec![cfg]);
-        let promoted = instance_rule(REPLICA, "available", REPLICA_EP, Some(DB));
+        let promoted = instance(REPLICA, "available", REPLICA_EP);
         let gone = instance_gone(DB);
         let r = run(&lattice, &rds(&[&promoted, &gone]), &no_dns(), SCHEDULE).await;
         assert_eq!(only(&r).outcome, Outcome::Unchanged, "{:?}", only(&r));
         assert!(r.error.is_none());
+        assert_eq!(lattice.update.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_standby_still_replicating_never_takes_the_writes() {
+        // Primary gone, the standby available but not promoted: a read-only database.
+        let lattice = FakeLattice::new(vec![dns_cfg(DB_EP).standby("instance", REPLICA)]);
+        let gone = instance_gone(DB);
+        let replica = instance_rule(REPLICA, "available", REPLICA_EP, Some(DB));
+        let r = run(&lattice, &rds(&[&gone, &replica]), &no_dns(), I0015).await;
+        assert_eq!(only(&r).outcome, Outcome::Failed);
+        assert_eq!(
+            r.error.as_ref().unwrap().name(),
+            "Resource.Conflict",
+            "retried: it may be promoted"
+        );
+        let reason = &only(&r).reason;
+        assert!(
+            reason.contains("is a read replica of `lattice-db`"),
+            "{reason}"
+        );
+        assert!(reason.contains("not repointed"), "{reason}");
+        assert_eq!(
+            (lattice.update.num_calls(), lattice.tag.num_calls()),
+            (0, 0)
+        );
+
+        // Primary stopped (not gone), standby still replicating: keep the primary.
+        let lattice = FakeLattice::new(vec![dns_cfg(DB_EP).standby("instance", REPLICA)]);
+        let stopped = instance(DB, "stopped", DB_EP);
+        let r = run(&lattice, &rds(&[&stopped, &replica]), &no_dns(), SCHEDULE).await;
+        assert_eq!(only(&r).outcome, Outcome::Unchanged, "{:?}", only(&r));
+        assert!(
+            only(&r).reason.contains("cannot take writes"),
+            "{}",
+            only(&r).reason
+        );
         assert_eq!(lattice.update.num_calls(), 0);
     }
 
@@ -2080,6 +2251,50 @@ mod tests {
         let r = run(&lattice, &rds(&[]), &no_dns(), I0049).await;
         assert!(r.summary.ignored.is_some());
         assert_eq!(lattice.get.num_calls(), 0);
+        assert_eq!(lattice.tags.num_calls(), 0, "not even its tags");
+    }
+
+    #[tokio::test]
+    async fn only_the_configuration_named_like_ours_on_a_gateway_named_like_ours_is_tag_read() {
+        let ours = dns_cfg(DB_EP);
+        let mut cfgs = vec![];
+        // Other owners: many configurations on their own gateways.
+        for i in 0..7 {
+            cfgs.push(
+                FakeCfg::new(&format!("rcfg-0{i:016x}"), None, "dns", dns(DB_EP))
+                    .fronts("instance", DB)
+                    .on_gateway(&format!("rgw-0{i:016x}"), &format!("team{i}-gateway")),
+            );
+        }
+        // A gateway named like ours, holding a configuration that is not named like ours.
+        cfgs.push(
+            FakeCfg::new("rcfg-0eeeeeeeeeeeeeeee", Some("orders"), "dns", dns(DB_EP))
+                .fronts("instance", DB)
+                .named("orders-something-else"),
+        );
+        // Named like ours on a gateway named like ours, but another deployment's tag.
+        let impostor = FakeCfg::new("rcfg-0ffffffffffffffff", Some("billing"), "dns", dns(DB_EP))
+            .fronts("instance", DB)
+            .named("orders-rcfg")
+            .on_gateway("rgw-orders", "orders-rgw");
+        cfgs.push(impostor.clone());
+        cfgs.push(ours.clone());
+        let lattice = FakeLattice::new(cfgs);
+        let primary = instance(DB, "available", DB_EP);
+        let r = run(&lattice, &rds(&[&primary]), &no_dns(), I0049).await;
+        let ids: Vec<_> = r
+            .summary
+            .results
+            .iter()
+            .map(|x| x.resource_configuration_id.as_str())
+            .collect();
+        assert_eq!(ids, vec![RCFG]);
+        let state = lattice.state.lock().unwrap();
+        assert_eq!(state.tag_reads, vec![impostor.arn(), ours.arn()]);
+        // 8 gateways in pages of 2, then the configurations of the one named like ours (3, in
+        // pages of 2); never a list of every configuration.
+        assert_eq!(lattice.gateways.num_calls(), 4);
+        assert_eq!(lattice.list.num_calls(), 2);
     }
 
     // ---- Busy configurations
@@ -2198,7 +2413,9 @@ mod tests {
         let resolver = FakeResolver(vec![(DB_EP, Ipv4Addr::new(10, 0, 2, 20))]);
         let r = run(&lattice, &rds(&[&primary, &c]), &resolver, SCHEDULE).await;
         assert_eq!(r.summary.trigger, TriggerKind::Schedule);
-        assert_eq!(lattice.list.num_calls(), 2, "paginated");
+        // Three gateways in two pages; one configuration list per gateway named like ours.
+        assert_eq!(lattice.gateways.num_calls(), 2, "paginated");
+        assert_eq!(lattice.list.num_calls(), 2);
         let outcomes: Vec<_> = r
             .summary
             .results
