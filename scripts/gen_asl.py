@@ -128,6 +128,33 @@ def task(fn, nxt=None, payload="$", comment=None):
     else: s["End"] = True
     return s
 
+
+# Seconds a lock outlives its machine's TimeoutSeconds: an execution that timed out, was stopped or
+# crashed without releasing cannot wedge the deployment for longer than that.
+LEASE_MARGIN_SECONDS = 900
+ACQUIRES = []  # (machine file, acquire state): leaseSeconds is set once the timeout is known
+
+
+def lock_task(machine, action, operation, nxt, deployment_path=None, catch_next=None, comment=None):
+    """The deployment's lock (functions/lock): the state passes through untouched (ResultPath null).
+    Deployment.Locked is not retried: a second execution fails fast, naming the holder."""
+    payload = {"action": action, "operation": operation, "execution.$": "$$.Execution.Id"}
+    if deployment_path:
+        payload["deployment.$"] = deployment_path
+    else:
+        payload["state.$"] = "$"  # the teardown state: the name is read as the teardown reads it
+    s = {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke"}
+    if comment: s["Comment"] = comment
+    s["Parameters"] = {"FunctionName": "${LockFunctionArn}", "Payload": payload}
+    s["ResultPath"] = None
+    s["Retry"] = LAMBDA_RETRY
+    if catch_next:
+        s["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": catch_next}]
+    s["Next"] = nxt
+    if action == "acquire":
+        ACQUIRES.append((machine, payload))
+    return s
+
 def loop(states, label, kind, poll_field, nxt, what, policy="LATTICE"):
     check, choice, wait = f"Check{label}", f"Is{label}Ready", f"WaitFor{label}"
     failed, timed = f"{label}Failed", f"{label}TimedOut"
@@ -224,11 +251,28 @@ def teardown_states(prefix, end_state):
 teardown = {"TimeoutSeconds": None, "Comment": "Delete everything a deployment created, in dependency order; deleting what is gone counts as success, so it can be re-run. Input: {\"name\", \"keepDatabase\", \"skipFinalSnapshot\"} or the provisioning output.",
             "StartAt": "Prepare", "States": {}}
 teardown["States"]["Prepare"] = {"Type": "Pass", "Comment": "The Lambdas read the request from $.request and keep their progress beside it.",
-                                 "Parameters": {"request.$": "$"}, "Next": None}
-first, st = teardown_states("", "TornDown")
-teardown["States"]["Prepare"]["Next"] = first
-teardown["States"].update(st)
+                                 "Parameters": {"request.$": "$"}, "Next": "AcquireLock"}
+teardown["States"]["AcquireLock"] = lock_task(
+    "teardown.asl.json", "acquire", "teardown", "Teardown",
+    comment="One deployment, one writer: fails fast with Deployment.Locked while another execution changes it. A typo in the request fails here with Input.Invalid, before anything is deleted.")
+first, st = teardown_states("", "TeardownDone")
+st["TeardownDone"] = {"Type": "Succeed"}
+teardown["States"]["Teardown"] = {
+    "Type": "Parallel",
+    "Comment": "One branch, so that one Catch covers every teardown state: the lock is given back on failure too.",
+    "Branches": [{"StartAt": first, "States": st}],
+    "OutputPath": "$[0]",
+    "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "ReleaseLockAfterFailure"}],
+    "Next": "ReleaseLock",
+}
+teardown["States"]["ReleaseLock"] = lock_task(
+    "teardown.asl.json", "release", "teardown", "TornDown",
+    comment="Not caught: a release that still fails after the retries (denied, table gone) is a fault of the stack the execution reports; the lock then ends with its lease.")
 teardown["States"]["TornDown"] = {"Type": "Succeed"}
+teardown["States"]["ReleaseLockAfterFailure"] = lock_task(
+    "teardown.asl.json", "release", "teardown", "TeardownFailed", catch_next="TeardownFailed")
+teardown["States"]["TeardownFailed"] = {"Type": "Fail", "Comment": "The original error name and cause.",
+                                        "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"}
 
 # ---------------------------------------------------------------- provisioning
 flow = {}
@@ -320,15 +364,22 @@ flow["ConnectionDetails"] = {
 
 states = {}
 states["ValidateInput"] = flow.pop("ValidateInput")
-states["ValidateInput"]["Next"] = "Provision"
+states["ValidateInput"]["Next"] = "AcquireLock"
+states["AcquireLock"] = lock_task(
+    "provision.asl.json", "acquire", "provision", "Provision", deployment_path="$.plan.name",
+    comment="One deployment, one writer: fails fast with Deployment.Locked, naming the execution that changes it now; nothing is created or rolled back.")
 states["Provision"] = {
     "Type": "Parallel",
     "Comment": "One branch, so that one Catch covers every provisioning state: on any failure the rollback deletes what this execution created.",
     "Branches": [{"StartAt": "CreateDatabaseNetwork", "States": flow}],
     "OutputPath": "$[0]",
     "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "PrepareRollback"}],
-    "End": True,
+    "Next": "ReleaseLock",
 }
+states["ReleaseLock"] = lock_task(
+    "provision.asl.json", "release", "provision", "Provisioned", deployment_path="$.deployment",
+    comment="Not caught: a release that still fails after the retries (denied, table gone) is a fault of the stack the execution reports; the lock then ends with its lease.")
+states["Provisioned"] = {"Type": "Succeed"}
 states["PrepareRollback"] = {
     "Type": "Pass",
     "Comment": "Only what this execution created (tagged with its name); an empty new database needs no final snapshot.",
@@ -347,16 +398,19 @@ states["Rollback"] = {
 }
 states["RolledBack"] = {
     "Type": "Pass",
-    "Parameters": {"Error.$": "$.error.Error",
+    "Parameters": {"Error.$": "$.error.Error", "deployment.$": "$.request.name",
                    "Cause.$": "States.Format('{} (rolled back: what this execution created was deleted)', $.error.Cause)"},
-    "Next": "ProvisioningFailed",
+    "Next": "ReleaseLockAfterFailure",
 }
 states["RollbackFailed"] = {
     "Type": "Pass",
-    "Parameters": {"Error.$": "$.error.Error",
+    "Parameters": {"Error.$": "$.error.Error", "deployment.$": "$.request.name",
                    "Cause.$": "States.Format('{} (rollback failed too with {}: {}; run the teardown state machine)', $.error.Cause, $.rollbackError.Error, $.rollbackError.Cause)"},
-    "Next": "ProvisioningFailed",
+    "Next": "ReleaseLockAfterFailure",
 }
+states["ReleaseLockAfterFailure"] = lock_task(
+    "provision.asl.json", "release", "provision", "ProvisioningFailed", deployment_path="$.deployment",
+    catch_next="ProvisioningFailed")
 states["ProvisioningFailed"] = {"Type": "Fail", "Comment": "The original error name and cause.",
                                 "ErrorPath": "$.Error", "CausePath": "$.Cause"}
 
@@ -367,6 +421,9 @@ OUT = ROOT / "statemachine"
 files = {"provision.asl.json": asl, "teardown.asl.json": teardown}
 for name, doc in files.items():
     doc["TimeoutSeconds"], waits, tasks = timeout_for(doc)
+    for machine, payload in ACQUIRES:
+        if machine == name:
+            payload["leaseSeconds"] = doc["TimeoutSeconds"] + LEASE_MARGIN_SECONDS
     doc["Comment"] += (f" TimeoutSeconds is derived (scripts/gen_asl.py): the longest path has {waits} s of Waits"
                        f" and {tasks} Task invocations.")
 

@@ -16,6 +16,9 @@ from functools import lru_cache
 from importlib import resources
 
 PARTITION, REGION, ACCOUNT = "aws", "us-east-1", "123456789012"
+# samconfig.toml's stack name: names that derive from it (the lock table) are the local stack's too.
+STACK_NAME = "lattice-db-access"
+LOCK_TABLE = f"{STACK_NAME}-locks"
 
 
 # ---------------------------------------------------------------- the SAR data
@@ -108,7 +111,8 @@ def resolve(value):
     """A template policy value with `!Sub`'s pseudo parameters made concrete (other intrinsics stay)."""
     if isinstance(value, dict) and set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], str):
         return (value["Fn::Sub"].replace("${AWS::Partition}", PARTITION)
-                .replace("${AWS::Region}", REGION).replace("${AWS::AccountId}", ACCOUNT))
+                .replace("${AWS::Region}", REGION).replace("${AWS::AccountId}", ACCOUNT)
+                .replace("${AWS::StackName}", STACK_NAME))
     if isinstance(value, list):
         return [resolve(v) for v in value]
     if isinstance(value, dict):

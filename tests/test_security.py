@@ -28,6 +28,7 @@ SDK_SERVICE = {
     "aws-sdk-vpclattice": "vpc-lattice",
     "aws-sdk-cloudwatch": "cloudwatch",
     "aws-sdk-cloudwatchlogs": "logs",
+    "aws-sdk-dynamodb": "dynamodb",
 }
 
 # The shared helpers over one SDK each (shared/Cargo.toml features).
@@ -384,7 +385,8 @@ class LeastPrivilegeTests(TemplateCase):
             "CKV_AWS_116": "step functions: synchronous, no DLQ",
             "CKV_AWS_117": "functions call AWS APIs only, no VPC",
             "CKV_AWS_27": "the DLQ uses SSE-SQS",
-            "CKV_AWS_173": "monitoring's environment holds two ARNs, no secret: Lambda's own key suffices",
+            "CKV_AWS_173": "monitoring's environment holds two ARNs, the lock's a table name: no secret",
+            "CKV_AWS_119": "the lock table holds names, execution ARNs and times: DynamoDB's own key suffices",
         }
         seen = set()
         for name, r in self.resources.items():

@@ -145,7 +145,12 @@ class StateMachineTests(unittest.TestCase):
                     continue
                 self.assertEqual(state["Resource"], "arn:aws:states:::lambda:invoke", name)
                 self.assertRegex(state["Parameters"]["FunctionName"], r"^\$\{[A-Za-z]+FunctionArn\}$", name)
-                self.assertEqual(state["OutputPath"], "$.Payload", name)
+                if state["Parameters"]["FunctionName"] == "${LockFunctionArn}":
+                    # The lock passes the state through untouched.
+                    self.assertIsNone(state["ResultPath"], name)
+                    self.assertNotIn("OutputPath", state, name)
+                else:
+                    self.assertEqual(state["OutputPath"], "$.Payload", name)
                 retried = set().union(*(set(r["ErrorEquals"]) for r in state["Retry"]))
                 self.assertTrue(LAMBDA_SERVICE_ERRORS <= retried, f"{name} lacks the Lambda service-error retry")
                 self.assertIn("Lambda.TooManyRequestsException", retried, name)
@@ -195,14 +200,19 @@ class StateMachineTests(unittest.TestCase):
         rollback = d[prep["Next"]]
         self.assertEqual(d[rollback["Next"]]["Parameters"]["Error.$"], "$.error.Error")
         self.assertEqual(d[rollback["Catch"][0]["Next"]]["Parameters"]["Error.$"], "$.error.Error")
-        final = d[d[rollback["Next"]]["Next"]]
-        self.assertEqual((final["Type"], final["ErrorPath"], final["CausePath"]), ("Fail", "$.Error", "$.Cause"))
+        # Both ways out give the lock back first, whatever the release does.
+        for way_out in (d[rollback["Next"]], d[rollback["Catch"][0]["Next"]]):
+            release = d[way_out["Next"]]
+            self.assertEqual(release["Parameters"]["Payload"]["action"], "release")
+            self.assertEqual(release["Catch"][0]["Next"], release["Next"])
+            final = d[release["Next"]]
+            self.assertEqual((final["Type"], final["ErrorPath"], final["CausePath"]), ("Fail", "$.Error", "$.Cause"))
         # The rollback is the teardown state machine, state for state.
-        teardown = self.definitions["teardown.asl.json"]["States"]
+        # (The teardown's own states sit in one branch, inside its lock.)
+        [teardown] = self.definitions["teardown.asl.json"]["States"]["Teardown"]["Branches"]
         [branch] = rollback["Branches"]
-        strip = lambda text: json.dumps(text).replace('"RollbackDone"', '"TornDown"').replace('"Rollback', '"')
-        self.assertEqual(json.loads(strip(branch["States"]))["TeardownInParallel"], teardown["TeardownInParallel"])
-        self.assertEqual(set(json.loads(strip(branch["States"]))), set(teardown) - {"Prepare"})
+        strip = lambda text: json.dumps(text).replace('"RollbackDone"', '"TeardownDone"').replace('"Rollback', '"')
+        self.assertEqual(json.loads(strip(branch)), teardown)
 
     def test_polling_kinds_are_those_the_status_lambda_knows(self):
         d = self.definitions["provision.asl.json"]
@@ -468,3 +478,26 @@ class StateMachineBudgetTests(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class NoTestHooksInTheProduct(unittest.TestCase):
+    """What ships is what runs in AWS: no test-only switch in a production `main.rs`, and the
+    test fixtures (`shared::testing`) compiled only for tests."""
+
+    def test_no_production_main_reads_an_environment_variable(self):
+        # The SDK reads AWS_* itself (aws_config::load_from_env); a main.rs that reads one is a hook.
+        mains = sorted(ROOT.glob("functions/*/src/main.rs"))
+        self.assertGreater(len(mains), 10)
+        for main in mains:
+            with self.subTest(main=str(main.relative_to(ROOT))):
+                text = main.read_text()
+                self.assertNotRegex(text, r"\benv::var|\benv!\(|option_env!|testing")
+
+    def test_shared_testing_is_for_tests_only(self):
+        lib = (ROOT / "shared/src/lib.rs").read_text()
+        self.assertRegex(lib, r'#\[cfg\(any\(test, feature = "testing"\)\)\]\s*pub mod testing;')
+        for manifest in sorted(ROOT.glob("functions/*/Cargo.toml")):
+            with self.subTest(manifest=str(manifest.relative_to(ROOT))):
+                text = manifest.read_text()
+                normal = text.split("[dev-dependencies]")[0]
+                self.assertNotIn('"testing"', normal, "the testing feature only under [dev-dependencies]")

@@ -18,6 +18,7 @@ pub mod names {
     pub const RESOURCE_NOT_FOUND: &str = "Resource.NotFound";
     pub const RESOURCE_NAME_TAKEN: &str = "Resource.NameTaken";
     pub const RESOURCE_FAILED: &str = "Resource.Failed";
+    pub const DEPLOYMENT_LOCKED: &str = "Deployment.Locked";
     pub const INTERNAL: &str = "Internal";
 
     pub const ALL: &[&str] = &[
@@ -31,6 +32,7 @@ pub mod names {
         RESOURCE_NOT_FOUND,
         RESOURCE_NAME_TAKEN,
         RESOURCE_FAILED,
+        DEPLOYMENT_LOCKED,
         INTERNAL,
     ];
 }
@@ -59,6 +61,9 @@ pub enum StepError {
     /// A resource reached a failed status.
     #[error("{0}")]
     ResourceFailed(String),
+    /// Another execution holds the deployment's lock (the message names it).
+    #[error("{0}")]
+    Locked(String),
     #[error("{operation} failed with {code}: {message}")]
     Aws {
         operation: String,
@@ -95,6 +100,7 @@ impl StepError {
             Self::NotFound { .. } => RESOURCE_NOT_FOUND,
             Self::NameTaken(_) => RESOURCE_NAME_TAKEN,
             Self::ResourceFailed(_) => RESOURCE_FAILED,
+            Self::Locked(_) => DEPLOYMENT_LOCKED,
             Self::Aws { .. } => AWS_ERROR,
             Self::Internal(_) => INTERNAL,
         }
@@ -140,6 +146,7 @@ fn classify_code(operation: String, code: String, message: String) -> StepError 
             | "TooManyRequestsException"
             | "RequestThrottled"
             | "RequestThrottledException"
+            | "ProvisionedThroughputExceededException"
     ) {
         StepError::Throttled { operation, message }
     } else if matches!(
@@ -292,6 +299,7 @@ mod tests {
             },
             StepError::NameTaken("x".into()),
             StepError::ResourceFailed("x".into()),
+            StepError::Locked("x".into()),
             StepError::Aws {
                 operation: "o".into(),
                 code: "c".into(),

@@ -60,6 +60,7 @@ function parseArgs(argv) {
     else if (a === '--invoke') out.invoke = next();
     else if (a === '--events') out.events = next();
     else if (a === '--repeat') out.repeat = Number(next());
+    else if (a === '--binary') out.binary = next();
     else throw new Error(`unknown argument ${a}`);
   }
   const required = out.invoke ? ['events', 'binDir', 'logDir'] : ['definition', 'functions', 'input', 'binDir', 'logDir'];
@@ -231,7 +232,8 @@ function describe(ev) {
 /** `--invoke <binary> --events <file>`: invoke one function with each event (×repeat), like an
  * asynchronous EventBridge delivery would, and report each result and its latency. */
 async function invokeMode(args, region) {
-  const fn = new LocalFunction(args.invoke, path.join(args.binDir, args.invoke), args.logDir, region);
+  // `--binary`: another executable for the same function (its name still picks its access key).
+  const fn = new LocalFunction(args.invoke, args.binary || path.join(args.binDir, args.invoke), args.logDir, region);
   let events = JSON.parse(fs.readFileSync(args.events, 'utf8'));
   if (!Array.isArray(events)) events = [events];
   const results = [];

@@ -339,6 +339,16 @@ def logs_checks(op: str, doc: dict) -> list[Check]:
     return checks
 
 
+def dynamodb_checks(op: str, doc: dict) -> list[Check]:
+    """DynamoDB (awsJson1_0): the table the request names. Reading the old item back on a failed
+    condition (ReturnValuesOnConditionCheckFailure) needs no permission beyond the write itself."""
+    action = f"dynamodb:{op}"
+    table = doc.get("TableName")
+    if not table:
+        raise GateError(f"{action}: the gate does not know this request's table: {sorted(doc)}")
+    return [Check(action, keep_typed(action, [table if table.startswith("arn:") else arn("dynamodb", f"table/{table}")]))]
+
+
 def cloudwatch_checks(op: str, doc: dict) -> list[Check]:
     action = f"cloudwatch:{op}"
     if not iam.sar_resource_types(action):
@@ -384,6 +394,9 @@ def denial(service: str, action: str, resource: str, principal: str) -> tuple[in
     if service == "monitoring":
         return 403, {"Content-Type": "application/cbor", "smithy-protocol": "rpc-v2-cbor", "x-amzn-RequestId": rid}, \
             cbor_encode_text_map({"__type": "AccessDenied", "message": message})
+    if service == "dynamodb":
+        return 400, {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": rid}, \
+            json.dumps({"__type": "com.amazon.coral.service#AccessDeniedException", "message": message}).encode()
     return 400, {"Content-Type": "application/x-amz-json-1.1", "x-amzn-RequestId": rid}, \
         json.dumps({"__type": "AccessDeniedException", "message": message}).encode()
 
@@ -443,6 +456,8 @@ class Gate:
             return rds_checks(form(body))
         if service == "logs":
             return logs_checks(target.split(".")[-1], json.loads(body or b"{}"))
+        if service == "dynamodb":
+            return dynamodb_checks(target.split(".")[-1], json.loads(body or b"{}"))
         if service == "sts":
             return []  # GetCallerIdentity needs no permission
         raise GateError(f"the gate does not authorize {service} requests yet ({target or path})")

@@ -30,6 +30,11 @@ MOTO_PYTHON = ROOT / ".venv-moto" / "bin" / "python"
 MOTO_SERVER = ROOT / "tests" / "local" / "moto_server.py"
 EMULATOR = ROOT / "target" / "debug" / "lattice-emulator"
 BIN_DIR = ROOT / "target" / "debug"
+# functions/failover/examples/local.rs: the failover handler with RESOLVE_ENV's overrides.
+FAILOVER_LOCAL = BIN_DIR / "examples" / "failover-local"
+RESOLVE_ENV = "LATTICE_DB_ACCESS_RESOLVE"
+# template.yaml: LockTable, named `${AWS::StackName}-locks` (samconfig.toml's stack name).
+LOCK_TABLE = "lattice-db-access-locks"
 NODE_DRIVER = ROOT / "tests" / "local" / "driver.cjs"
 IAM_GATE = ROOT / "tests" / "local" / "iam_gate.py"
 
@@ -147,6 +152,15 @@ class LocalStack:
         if not line.startswith("listening on "):
             raise StackError(f"the IAM gate did not start (said {line!r}); see {self.log_dir / 'iam-gate.log'}")
         self.gate_url = "http://" + line.removeprefix("listening on ")
+        self.create_stack_resources()
+
+    def create_stack_resources(self) -> None:
+        """What `sam deploy` creates beside the functions and that they use: the lock table
+        (template.yaml's LockTable, named after the stack)."""
+        self.client("dynamodb").create_table(
+            TableName=LOCK_TABLE, BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "deployment", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "deployment", "KeyType": "HASH"}])
 
     def stop(self) -> None:
         for p in self.procs:
@@ -177,6 +191,8 @@ class LocalStack:
             "AWS_ENDPOINT_URL_VPC_LATTICE": self.gate_url,
             "AWS_ENDPOINT_URL_CLOUDWATCH": self.gate_url,
             "AWS_EC2_METADATA_DISABLED": "true",
+            # template.yaml sets it on the lock function (the others ignore it).
+            "LOCK_TABLE": LOCK_TABLE,
         }
 
     def iam(self, route: str, body: dict | None = None):
@@ -230,6 +246,7 @@ class LocalStack:
         urllib.request.urlopen(urllib.request.Request(self.moto_url + "/moto-api/reset", method="POST"), timeout=10)
         self.emu("reset", {})
         self.iam("reset", {})
+        self.create_stack_resources()
 
     # ---- the recipe's prerequisites
     def create_prerequisites(self) -> dict[str, str]:
@@ -269,6 +286,10 @@ class LocalStack:
         events_file.write_text(json.dumps(events))
         cmd = [shutil.which("node") or "node", str(NODE_DRIVER), "--invoke", binary, "--events", str(events_file),
                "--bin-dir", str(BIN_DIR), "--log-dir", str(run_dir), "--repeat", str(repeat)]
+        if binary == "failover" and RESOLVE_ENV in (extra_env or {}):
+            # Emulated RDS endpoints resolve nowhere: the failover's `ip` mode runs as the example
+            # that adds host → IPv4 overrides (the production main.rs has no such hook).
+            cmd += ["--binary", str(FAILOVER_LOCAL)]
         env = {**os.environ, **self.env(), **(extra_env or {}), "NODE_PATH": str(ROOT / "node_modules")}
         done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
         if done.returncode != 0:

@@ -30,11 +30,6 @@ use shared::{tags, SdkResultExt, StepError};
 
 pub const COMPONENT: &str = "failover";
 
-/// Local-testing hook read by `main` (never by the logic below): a JSON object mapping host
-/// names to IPv4 addresses, consulted before DNS. Emulated RDS endpoints do not resolve, so
-/// local runs of `ip` mode set it, e.g. `{"orders-db.abc.us-east-1.rds.amazonaws.com": "10.0.1.25"}`.
-pub const RESOLVE_ENV: &str = "LATTICE_DB_ACCESS_RESOLVE";
-
 /// Waits between attempts while a configuration is busy (`*_IN_PROGRESS`, `ConflictException`).
 pub const BACKOFF: [Duration; 3] = [
     Duration::from_secs(1),
@@ -123,37 +118,12 @@ pub trait Resolver: Sync {
     fn resolve_ipv4(&self, host: &str) -> impl Future<Output = Result<Ipv4Addr, StepError>> + Send;
 }
 
-/// The real resolver: the [`RESOLVE_ENV`] overrides first, then the system resolver
-/// (inside the database VPC when the function runs there).
-#[derive(Debug, Clone, Default)]
-pub struct DnsResolver {
-    overrides: HashMap<String, Ipv4Addr>,
-}
-
-impl DnsResolver {
-    /// `json`: the value of [`RESOLVE_ENV`], if set.
-    pub fn with_overrides_json(json: Option<&str>) -> Result<Self, String> {
-        let Some(json) = json.map(str::trim).filter(|j| !j.is_empty()) else {
-            return Ok(Self::default());
-        };
-        let raw: HashMap<String, String> = serde_json::from_str(json)
-            .map_err(|e| format!("{RESOLVE_ENV}: expected a JSON object host -> IPv4: {e}"))?;
-        let mut overrides = HashMap::new();
-        for (host, ip) in raw {
-            let ip: Ipv4Addr = ip.parse().map_err(|_| {
-                format!("{RESOLVE_ENV}: `{ip}` (for `{host}`) is not an IPv4 address")
-            })?;
-            overrides.insert(host.to_ascii_lowercase(), ip);
-        }
-        Ok(Self { overrides })
-    }
-}
+/// The real resolver: the system's (inside the database VPC when the function runs there).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DnsResolver;
 
 impl Resolver for DnsResolver {
     async fn resolve_ipv4(&self, host: &str) -> Result<Ipv4Addr, StepError> {
-        if let Some(ip) = self.overrides.get(&host.to_ascii_lowercase()) {
-            return Ok(*ip);
-        }
         let unresolved = |message: String| StepError::Transient {
             operation: "dns:Resolve".into(),
             message,
@@ -2615,26 +2585,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_dns_resolver_uses_the_local_overrides_first() {
-        let r = DnsResolver::with_overrides_json(Some(
-            r#"{"Orders-DB.example.internal": "10.0.1.25"}"#,
-        ))
-        .unwrap();
+    async fn the_dns_resolver_is_the_systems_and_a_name_that_does_not_resolve_is_transient() {
         assert_eq!(
-            r.resolve_ipv4("orders-db.example.internal").await.unwrap(),
-            Ipv4Addr::new(10, 0, 1, 25)
-        );
-        assert_eq!(
-            DnsResolver::with_overrides_json(None)
-                .unwrap()
-                .resolve_ipv4("localhost")
-                .await
-                .unwrap(),
+            DnsResolver.resolve_ipv4("localhost").await.unwrap(),
             Ipv4Addr::LOCALHOST
         );
-        assert!(DnsResolver::with_overrides_json(Some("[1]")).is_err());
-        let e = DnsResolver::with_overrides_json(Some(r#"{"h": "db.example.com"}"#)).unwrap_err();
-        assert!(e.contains(RESOLVE_ENV) && e.contains("not an IPv4"), "{e}");
-        assert!(DnsResolver::with_overrides_json(Some("  ")).is_ok());
+        // `.invalid` never resolves (RFC 2606).
+        let e = DnsResolver
+            .resolve_ipv4("orders-db.lattice-db-access.invalid")
+            .await
+            .unwrap_err();
+        assert_eq!(e.name(), "Aws.Transient", "{e}");
     }
 }

@@ -5,9 +5,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = aws_config::load_from_env().await;
     let lattice = aws_sdk_vpclattice::Client::new(&config);
     let rds = aws_sdk_rds::Client::new(&config);
-    // Local-testing hook (host -> IPv4 for emulated endpoints that do not resolve); unset in AWS.
-    let overrides = std::env::var(failover::RESOLVE_ENV).ok();
-    let resolver = failover::DnsResolver::with_overrides_json(overrides.as_deref())?;
+    let resolver = failover::DnsResolver;
     shared::runtime::run(failover::COMPONENT, |event: serde_json::Value| {
         failover::handle(&lattice, &rds, &resolver, event, SystemTime::now())
     })
