@@ -3,9 +3,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use aws_sdk_vpclattice::types::ResourceConfigurationType;
 use aws_sdk_vpclattice::Client;
 
-use crate::error::{SdkResultExt, StepError};
+use crate::error::{error_code, SdkResultExt, StepError};
+use crate::plan::Names;
 use crate::tags;
 
 pub fn tag_map(
@@ -74,6 +76,97 @@ pub async fn adopt(
              delete it or choose another deployment name"
         )))
     }
+}
+
+/// The gateways named like ours (`<deployment>-rgw`): (gateway id, deployment). One
+/// `ListResourceGateways` page per 100 gateways in the Region, whoever owns them: our names narrow
+/// the candidates before any tag is read (the failover's cost must not grow with the account).
+pub async fn gateways_named_like_ours(client: &Client) -> Result<Vec<(String, String)>, StepError> {
+    let mut ours = vec![];
+    let mut gateways = client
+        .list_resource_gateways()
+        .into_paginator()
+        .items()
+        .send();
+    while let Some(gw) = gateways.next().await {
+        let gw = gw.aws("vpc-lattice:ListResourceGateways")?;
+        if let (Some(id), Some(deployment)) =
+            (gw.id(), gw.name().and_then(Names::deployment_of_gateway))
+        {
+            ours.push((id.to_string(), deployment.to_string()));
+        }
+    }
+    Ok(ours)
+}
+
+/// A deployment's resource configuration as it stands: found by name on the deployment's gateway,
+/// with its tags (the truth the failover keeps: which database is primary now).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoundConfiguration {
+    pub id: String,
+    pub arn: String,
+    pub tags: HashMap<String, String>,
+}
+
+/// The configuration named `<deployment>-rcfg` on the gateway `gateway_id`, if it carries
+/// `deployment`'s tag. Only its tags are read, never those of other configurations; children and
+/// groups are managed by their parent, AWS-managed ones are not ours.
+pub async fn deployment_configuration(
+    client: &Client,
+    gateway_id: &str,
+    deployment: &str,
+) -> Result<Option<FoundConfiguration>, StepError> {
+    let name = Names::for_deployment(deployment).resource_configuration;
+    let mut items = client
+        .list_resource_configurations()
+        .resource_gateway_identifier(gateway_id)
+        .into_paginator()
+        .items()
+        .send();
+    while let Some(item) = items.next().await {
+        let item = match item {
+            Ok(item) => item,
+            // The gateway was deleted between the two lists.
+            Err(e) if error_code(&e) == Some("ResourceNotFoundException") => return Ok(None),
+            Err(e) => {
+                return Err(StepError::from_sdk(
+                    "vpc-lattice:ListResourceConfigurations",
+                    &e,
+                ))
+            }
+        };
+        if item.name() != Some(name.as_str())
+            || matches!(
+                item.r#type(),
+                Some(ResourceConfigurationType::Child | ResourceConfigurationType::Group)
+            )
+            || item.amazon_managed() == Some(true)
+        {
+            continue;
+        }
+        let (Some(id), Some(arn)) = (item.id(), item.arn()) else {
+            continue;
+        };
+        let tags = match client
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+        {
+            Ok(out) => out.tags().cloned().unwrap_or_default(),
+            // Deleted between the list and now.
+            Err(e) if error_code(&e) == Some("ResourceNotFoundException") => continue,
+            Err(e) => return Err(StepError::from_sdk("vpc-lattice:ListTagsForResource", &e)),
+        };
+        if tags.get(tags::DEPLOYMENT).map(String::as_str) == Some(deployment) {
+            return Ok(Some(FoundConfiguration {
+                id: id.to_string(),
+                arn: arn.to_string(),
+                tags,
+            }));
+        }
+    }
+    Ok(None)
 }
 
 #[cfg(test)]

@@ -33,11 +33,14 @@ def event(fixture: str, identifier: str) -> dict:
 
 
 class FailoverCase(unittest.TestCase):
-    def provision(self, stack, **changes):
-        stack.create_prerequisites()
+    def input(self, **changes):
         doc = json.loads((ROOT / "events" / "provision.json").read_text())
         doc.update(changes)
-        code, out, err, _ = stack.run(doc, name="provision", quiet=True)
+        return doc
+
+    def provision(self, stack, **changes):
+        stack.create_prerequisites()
+        code, out, err, _ = stack.run(self.input(**changes), name="provision", quiet=True)
         self.assertEqual(code, 0, err)
         return out
 
@@ -110,6 +113,25 @@ class DnsMode(FailoverCase):
             [again] = self.deliver(stack, [late], "late")
             self.assertEqual(self.outcomes(again), ["unchanged"])
             self.assertEqual(len(self.updates(stack)), 1, "a late event never moves the configuration back")
+
+            # Day two: the same input again. It still names orders-db (gone) as the database to
+            # create; the configuration's tags say the primary is orders-replica now.
+            code, rerun, err, _ = stack.run(self.input(standby={"instanceIdentifier": "orders-replica"}),
+                                            name="rerun", quiet=True)
+            self.assertEqual(code, 0, err)
+            self.assertEqual(rerun["database"]["identifier"], "orders-replica")
+            self.assertFalse(rerun["database"]["created"])
+            ids = [d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]]
+            self.assertEqual(ids, ["orders-replica"], "no new, empty orders-db")
+            self.assertEqual(len(self.updates(stack)), 1, "the configuration stays on the promoted database")
+            self.assertEqual(self.rcfg(stack, out)["resourceConfigurationDefinition"]["dnsResource"]["domainName"],
+                             new_endpoint)
+            tags = stack.client("vpc-lattice").list_tags_for_resource(resourceArn=rc["arn"])["tags"]
+            self.assertEqual((tags["lattice-db-access:db-identifier"], tags["lattice-db-access:standby-identifier"]),
+                             ("orders-replica", "orders-db"), "the tags are not reset to the input's")
+            groups = [g["VpcSecurityGroupId"] for g in rds.describe_db_instances(
+                DBInstanceIdentifier="orders-replica")["DBInstances"][0]["VpcSecurityGroups"]]
+            self.assertIn(out["resources"]["databaseSecurityGroupId"], groups, "the promoted database has the DB SG")
 
 
 class IpMode(FailoverCase):

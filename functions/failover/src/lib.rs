@@ -19,13 +19,13 @@ use std::time::{Duration, SystemTime};
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_sdk_vpclattice::types::{
     DnsResource, IpResource, ResourceConfigurationDefinition, ResourceConfigurationIpAddressType,
-    ResourceConfigurationStatus, ResourceConfigurationType,
+    ResourceConfigurationStatus,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::error::{error_code, names};
 use shared::input::Mode;
-use shared::plan::{DbKind, Names};
+use shared::plan::DbKind;
 use shared::{tags, SdkResultExt, StepError};
 
 pub const COMPONENT: &str = "failover";
@@ -550,80 +550,24 @@ async fn find_configurations(
     lattice: &aws_sdk_vpclattice::Client,
     scope: &Scope,
 ) -> Result<Vec<Candidate>, StepError> {
-    let mut ours = vec![];
-    let mut gateways = lattice
-        .list_resource_gateways()
-        .into_paginator()
-        .items()
-        .send();
-    while let Some(gw) = gateways.next().await {
-        let gw = gw.aws("vpc-lattice:ListResourceGateways")?;
-        let (Some(id), Some(name)) = (gw.id(), gw.name()) else {
+    let mut found = vec![];
+    for (gateway_id, deployment) in shared::lattice::gateways_named_like_ours(lattice).await? {
+        let Some(cfg) =
+            shared::lattice::deployment_configuration(lattice, &gateway_id, &deployment).await?
+        else {
             continue;
         };
-        if let Some(deployment) = Names::deployment_of_gateway(name) {
-            ours.push((id.to_string(), deployment.to_string()));
-        }
-    }
-
-    let mut found = vec![];
-    for (gateway_id, deployment) in ours {
-        let wanted_name = Names::for_deployment(&deployment).resource_configuration;
-        let mut items = lattice
-            .list_resource_configurations()
-            .resource_gateway_identifier(&gateway_id)
-            .into_paginator()
-            .items()
-            .send();
-        while let Some(item) = items.next().await {
-            let item = match item {
-                Ok(item) => item,
-                // The gateway was deleted between the two lists.
-                Err(e) if error_code(&e) == Some("ResourceNotFoundException") => break,
-                Err(e) => {
-                    return Err(StepError::from_sdk(
-                        "vpc-lattice:ListResourceConfigurations",
-                        &e,
-                    ))
-                }
-            };
-            // Children are managed by their parent; AWS-managed ones are not ours.
-            if item.name() != Some(wanted_name.as_str())
-                || matches!(
-                    item.r#type(),
-                    Some(ResourceConfigurationType::Child | ResourceConfigurationType::Group)
-                )
-                || item.amazon_managed() == Some(true)
-            {
-                continue;
-            }
-            let (Some(id), Some(arn)) = (item.id(), item.arn()) else {
-                continue;
-            };
-            let tags = match lattice
-                .list_tags_for_resource()
-                .resource_arn(arn)
-                .send()
-                .await
-            {
-                Ok(out) => out.tags().cloned().unwrap_or_default(),
-                // Deleted between the list and now.
-                Err(e) if error_code(&e) == Some("ResourceNotFoundException") => continue,
-                Err(e) => return Err(StepError::from_sdk("vpc-lattice:ListTagsForResource", &e)),
-            };
-            let identity = Identity::from_tags(&tags);
-            let wanted = identity.deployment.as_deref() == Some(deployment.as_str())
-                && match scope {
-                    Scope::All => true,
-                    Scope::Database(db) => identity.fronts(db),
-                };
-            if wanted {
-                found.push(Candidate {
-                    id: id.to_string(),
-                    arn: arn.to_string(),
-                    identity,
-                });
-            }
+        let identity = Identity::from_tags(&cfg.tags);
+        let wanted = match scope {
+            Scope::All => true,
+            Scope::Database(db) => identity.fronts(db),
+        };
+        if wanted {
+            found.push(Candidate {
+                id: cfg.id,
+                arn: cfg.arn,
+                identity,
+            });
         }
     }
     Ok(found)
@@ -1180,12 +1124,14 @@ mod tests {
     use aws_sdk_vpclattice::operation::list_tags_for_resource::ListTagsForResourceOutput;
     use aws_sdk_vpclattice::operation::tag_resource::TagResourceOutput;
     use aws_sdk_vpclattice::operation::update_resource_configuration::UpdateResourceConfigurationOutput;
+    use aws_sdk_vpclattice::types::ResourceConfigurationType;
     use aws_sdk_vpclattice::types::{
         ArnResource, ResourceConfigurationSummary, ResourceGatewayStatus, ResourceGatewaySummary,
     };
     use aws_sdk_vpclattice::Client as Lattice;
     use aws_smithy_mocks::{mock, mock_client, MockResponse, Rule, RuleMode};
     use serde_json::json;
+    use shared::plan::Names;
     use shared::testing;
 
     // The fixtures under events/rds/ (README there says which are AWS's own samples).

@@ -554,19 +554,7 @@ async fn plan_database(
     let engine_name = cluster.engine().unwrap_or_default();
     let engine =
         Engine::parse(engine_name).ok_or_else(|| unsupported_engine(f, id, engine_name))?;
-    let vpc = match cluster.db_subnet_group() {
-        Some(group) => rds
-            .describe_db_subnet_groups()
-            .db_subnet_group_name(group)
-            .send()
-            .await
-            .aws("rds:DescribeDBSubnetGroups")?
-            .db_subnet_groups()
-            .first()
-            .and_then(|g| g.vpc_id())
-            .map(str::to_string),
-        None => None,
-    };
+    let vpc = cluster_vpc(rds, &cluster).await?;
     if vpc.as_deref() != Some(db_vpc_id) {
         return Err(wrong_vpc(f, "DB cluster", id, vpc.as_deref(), db_vpc_id));
     }
@@ -579,6 +567,182 @@ async fn plan_database(
     }
     let ident = cluster.db_cluster_identifier().unwrap_or(id).to_string();
     Ok((adopted(DbKind::Cluster, ident, engine), port))
+}
+
+/// The VPC of a cluster's DB subnet group.
+async fn cluster_vpc(
+    rds: &aws_sdk_rds::Client,
+    cluster: &aws_sdk_rds::types::DbCluster,
+) -> Result<Option<String>, StepError> {
+    let Some(group) = cluster.db_subnet_group() else {
+        return Ok(None);
+    };
+    Ok(rds
+        .describe_db_subnet_groups()
+        .db_subnet_group_name(group)
+        .send()
+        .await
+        .aws("rds:DescribeDBSubnetGroups")?
+        .db_subnet_groups()
+        .first()
+        .and_then(|g| g.vpc_id())
+        .map(str::to_string))
+}
+
+// ---- the primary is a fact read from AWS ----
+
+/// What RDS says about the database the deployment's configuration points at.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Observed {
+    pub engine: Option<String>,
+    pub vpc: Option<String>,
+    pub port: Option<u16>,
+    pub publicly_accessible: bool,
+    /// A read replica (instance) or replica cluster: not writable.
+    pub replica_of: Option<String>,
+}
+
+/// A re-run after a failover: the failover Lambda moved the deployment's configuration to the
+/// standby and swapped the primary/standby tags on it. Those tags, re-checked against RDS, are
+/// the truth; the input still names the old primary. Following the input would create a new,
+/// empty database under the old name (or repoint to a dead one) and move clients backwards, so
+/// the plan follows the tags: the promoted database is adopted (and gets the database security
+/// group), the old primary becomes the standby, nothing is created for it.
+///
+/// Unchanged when there is no configuration yet, or its tags name the input's database, or the
+/// tagged primary is gone (then the input is all there is). A tagged primary that cannot serve
+/// (a replica still replicating, another engine, VPC or port, publicly accessible) is refused
+/// with `Input.Invalid` rather than silently moved away from.
+pub async fn follow_failover(
+    lattice: &aws_sdk_vpclattice::Client,
+    rds: &aws_sdk_rds::Client,
+    mut plan: Plan,
+) -> Result<Plan, StepError> {
+    let gateways = shared::lattice::gateways_named_like_ours(lattice).await?;
+    let Some((gateway_id, _)) = gateways.into_iter().find(|(_, d)| *d == plan.name) else {
+        return Ok(plan);
+    };
+    let Some(cfg) =
+        shared::lattice::deployment_configuration(lattice, &gateway_id, &plan.name).await?
+    else {
+        return Ok(plan);
+    };
+    let tagged = |kind_key: &str, id_key: &str| {
+        let kind = match cfg.tags.get(kind_key).map(String::as_str) {
+            Some("instance") => DbKind::Instance,
+            Some("cluster") => DbKind::Cluster,
+            _ => return None,
+        };
+        let identifier = cfg.tags.get(id_key).filter(|i| !i.is_empty())?.clone();
+        Some(shared::plan::DbRef { kind, identifier })
+    };
+    let Some(primary) = tagged(shared::tags::DB_KIND, shared::tags::DB_IDENTIFIER) else {
+        return Ok(plan);
+    };
+    if primary.kind == plan.database.kind && primary.identifier == plan.database.identifier {
+        return Ok(plan);
+    }
+    let observed = match primary.kind {
+        DbKind::Instance => shared::rds::describe_instance(rds, &primary.identifier)
+            .await?
+            .map(|db| Observed {
+                engine: db.engine().map(str::to_string),
+                vpc: db
+                    .db_subnet_group()
+                    .and_then(|g| g.vpc_id())
+                    .map(str::to_string),
+                port: db
+                    .endpoint()
+                    .and_then(|e| e.port())
+                    .and_then(|p| u16::try_from(p).ok()),
+                publicly_accessible: db.publicly_accessible() == Some(true),
+                replica_of: db
+                    .read_replica_source_db_instance_identifier()
+                    .map(str::to_string),
+            }),
+        DbKind::Cluster => match shared::rds::describe_cluster(rds, &primary.identifier).await? {
+            Some(c) => Some(Observed {
+                engine: c.engine().map(str::to_string),
+                vpc: cluster_vpc(rds, &c).await?,
+                port: c.port().and_then(|p| u16::try_from(p).ok()),
+                publicly_accessible: c.publicly_accessible() == Some(true),
+                replica_of: c.replication_source_identifier().map(str::to_string),
+            }),
+            None => None,
+        },
+    };
+    let Some(observed) = observed else {
+        tracing::warn!(
+            tagged_primary = %primary.identifier,
+            input_database = %plan.database.identifier,
+            "the configuration's tagged primary is gone: following the input"
+        );
+        return Ok(plan);
+    };
+    check_takeover(&plan, &primary.identifier, &observed)?;
+    let standby = tagged(shared::tags::STANDBY_KIND, shared::tags::STANDBY_IDENTIFIER);
+    tracing::info!(
+        primary = %primary.identifier,
+        input_database = %plan.database.identifier,
+        standby = standby.as_ref().map_or("-", |s| s.identifier.as_str()),
+        rcfg_id = %cfg.id,
+        "following the failover: the configuration's primary is the promoted database, not the input's"
+    );
+    plan.database = PlannedDatabase {
+        create: false,
+        kind: primary.kind,
+        identifier: primary.identifier,
+        engine: plan.database.engine,
+        settings: None,
+        attach_security_group: true,
+    };
+    plan.standby = standby;
+    Ok(plan)
+}
+
+/// Whether the database the failover moved the deployment to can carry it (pure).
+pub fn check_takeover(plan: &Plan, id: &str, db: &Observed) -> Result<(), StepError> {
+    let refuse = |why: String| {
+        Err(StepError::invalid(
+            "database",
+            format!(
+                "deployment `{}` was failed over to `{id}` (its configuration's tags), which {why}; \
+                 fix that database or run the teardown, rather than moving clients back to `{}`",
+                plan.name, plan.database.identifier
+            ),
+        ))
+    };
+    if let Some(source) = &db.replica_of {
+        return refuse(format!(
+            "is still a read replica of `{source}` (not promoted)"
+        ));
+    }
+    let engine = db.engine.as_deref().and_then(Engine::parse);
+    if engine != Some(plan.database.engine) {
+        return refuse(format!(
+            "runs {}, not {}",
+            db.engine.as_deref().unwrap_or("an unknown engine"),
+            plan.database.engine.as_str()
+        ));
+    }
+    if db.vpc.as_deref() != Some(plan.database_vpc_id.as_str()) {
+        return refuse(format!(
+            "is in {}, not in the database VPC {}",
+            db.vpc.as_deref().unwrap_or("no VPC"),
+            plan.database_vpc_id
+        ));
+    }
+    if db.port.is_some_and(|p| p != plan.port) {
+        return refuse(format!(
+            "listens on {}, not {}",
+            db.port.unwrap_or_default(),
+            plan.port
+        ));
+    }
+    if db.publicly_accessible {
+        return refuse("is publicly accessible".into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -1204,5 +1368,246 @@ mod request_tests {
         let (input, exec) = split_request(json!({"name": "orders"})).unwrap();
         assert_eq!((input, exec), (json!({"name": "orders"}), None));
         assert!(split_request(json!({"input": {}, "execution": 5})).is_err());
+    }
+
+    // ---- following a failover
+
+    mod takeover {
+        use super::super::*;
+        use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
+        use aws_sdk_rds::types::{DbInstance, DbSubnetGroup, Endpoint};
+        use aws_sdk_vpclattice::operation::list_resource_configurations::ListResourceConfigurationsOutput;
+        use aws_sdk_vpclattice::operation::list_resource_gateways::ListResourceGatewaysOutput;
+        use aws_sdk_vpclattice::operation::list_tags_for_resource::ListTagsForResourceOutput;
+        use aws_sdk_vpclattice::types::{ResourceConfigurationSummary, ResourceGatewaySummary};
+        use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+        use shared::testing;
+
+        type Rds = aws_sdk_rds::Client;
+        const DB_VPC: &str = "vpc-0db0000000000000a";
+        const OTHER_VPC: &str = "vpc-0ffff00000000000f";
+
+        type Lattice = aws_sdk_vpclattice::Client;
+        const RCFG_ARN: &str =
+            "arn:aws:vpc-lattice:us-east-1:123456789012:resourceconfiguration/rcfg-0123456789abcdefa";
+
+        fn promoted() -> Observed {
+            Observed {
+                engine: Some("mysql".into()),
+                vpc: Some(DB_VPC.into()),
+                port: Some(3306),
+                publicly_accessible: false,
+                replica_of: None,
+            }
+        }
+
+        #[test]
+        fn a_promoted_database_like_the_primary_can_take_over_and_nothing_else_can() {
+            let plan = testing::plan();
+            assert_eq!(check_takeover(&plan, "orders-replica", &promoted()), Ok(()));
+            let cases: [(Observed, &str); 5] = [
+                (
+                    Observed {
+                        replica_of: Some("orders-db".into()),
+                        ..promoted()
+                    },
+                    "still a read replica of `orders-db`",
+                ),
+                (
+                    Observed {
+                        engine: Some("postgres".into()),
+                        ..promoted()
+                    },
+                    "runs postgres, not mysql",
+                ),
+                (
+                    Observed {
+                        vpc: Some(OTHER_VPC.into()),
+                        ..promoted()
+                    },
+                    "not in the database VPC",
+                ),
+                (
+                    Observed {
+                        port: Some(3307),
+                        ..promoted()
+                    },
+                    "listens on 3307, not 3306",
+                ),
+                (
+                    Observed {
+                        publicly_accessible: true,
+                        ..promoted()
+                    },
+                    "publicly accessible",
+                ),
+            ];
+            for (observed, why) in cases {
+                let e = check_takeover(&plan, "orders-replica", &observed).unwrap_err();
+                assert_eq!(e.name(), "Input.Invalid");
+                let m = e.to_string();
+                assert!(
+                    m.starts_with(
+                        "database: deployment `orders` was failed over to `orders-replica`"
+                    ),
+                    "{m}"
+                );
+                assert!(m.contains(why), "{why}: {m}");
+            }
+        }
+
+        /// Our gateway and configuration, tagged as the failover left them.
+        fn lattice(tags: &'static [(&'static str, &'static str)]) -> (Lattice, [Rule; 3]) {
+            let gateways = mock!(Lattice::list_resource_gateways).then_output(|| {
+                ListResourceGatewaysOutput::builder()
+                    .items(
+                        ResourceGatewaySummary::builder()
+                            .id("rgw-0team00000000000a")
+                            .name("team-gateway")
+                            .build(),
+                    )
+                    .items(
+                        ResourceGatewaySummary::builder()
+                            .id("rgw-0123456789abcdefa")
+                            .name("orders-rgw")
+                            .build(),
+                    )
+                    .build()
+            });
+            let cfgs = mock!(Lattice::list_resource_configurations)
+                .match_requests(|r| {
+                    r.resource_gateway_identifier() == Some("rgw-0123456789abcdefa")
+                })
+                .then_output(|| {
+                    ListResourceConfigurationsOutput::builder()
+                        .items(
+                            ResourceConfigurationSummary::builder()
+                                .id("rcfg-0123456789abcdefa")
+                                .arn(RCFG_ARN)
+                                .name("orders-rcfg")
+                                .build(),
+                        )
+                        .build()
+                });
+            let read = mock!(Lattice::list_tags_for_resource)
+                .match_requests(|r| r.resource_arn() == Some(RCFG_ARN))
+                .then_output(move || {
+                    let mut out = ListTagsForResourceOutput::builder()
+                        .tags(shared::tags::DEPLOYMENT, "orders");
+                    for (k, v) in tags {
+                        out = out.tags(*k, *v);
+                    }
+                    out.build()
+                });
+            let client = mock_client!(
+                aws_sdk_vpclattice,
+                RuleMode::MatchAny,
+                [&gateways, &cfgs, &read]
+            );
+            (client, [gateways, cfgs, read])
+        }
+
+        const SWAPPED: &[(&str, &str)] = &[
+            ("lattice-db-access:db-kind", "instance"),
+            ("lattice-db-access:db-identifier", "orders-replica"),
+            ("lattice-db-access:standby-kind", "instance"),
+            ("lattice-db-access:standby-identifier", "orders-db"),
+        ];
+
+        fn replica(replica_of: Option<&'static str>) -> Rule {
+            mock!(Rds::describe_db_instances)
+                .match_requests(|r| r.db_instance_identifier() == Some("orders-replica"))
+                .then_output(move || {
+                    DescribeDbInstancesOutput::builder()
+                        .db_instances(
+                            DbInstance::builder()
+                                .db_instance_identifier("orders-replica")
+                                .engine("mysql")
+                                .db_subnet_group(DbSubnetGroup::builder().vpc_id(DB_VPC).build())
+                                .endpoint(
+                                    Endpoint::builder()
+                                        .address("orders-replica.x.rds.amazonaws.com")
+                                        .port(3306)
+                                        .build(),
+                                )
+                                .publicly_accessible(false)
+                                .set_read_replica_source_db_instance_identifier(
+                                    replica_of.map(String::from),
+                                )
+                                .build(),
+                        )
+                        .build()
+                })
+        }
+
+        #[tokio::test]
+        async fn a_rerun_after_a_takeover_keeps_the_promoted_database_and_creates_nothing() {
+            let (lattice, _rules) = lattice(SWAPPED);
+            let rds_rule = replica(None);
+            let rds = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&rds_rule]);
+            let plan = follow_failover(&lattice, &rds, testing::plan())
+                .await
+                .unwrap();
+            assert_eq!(
+                plan.database,
+                PlannedDatabase {
+                    create: false,
+                    kind: DbKind::Instance,
+                    identifier: "orders-replica".into(),
+                    engine: Engine::Mysql,
+                    settings: None,
+                    attach_security_group: true,
+                }
+            );
+            assert_eq!(
+                plan.standby,
+                Some(shared::plan::DbRef {
+                    kind: DbKind::Instance,
+                    identifier: "orders-db".into()
+                })
+            );
+        }
+
+        #[tokio::test]
+        async fn an_unpromoted_replica_in_the_tags_is_refused_and_the_input_db_untouched() {
+            let (lattice, _rules) = lattice(SWAPPED);
+            let rds_rule = replica(Some("orders-db"));
+            let rds = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&rds_rule]);
+            let e = follow_failover(&lattice, &rds, testing::plan())
+                .await
+                .unwrap_err();
+            assert_eq!(e.name(), "Input.Invalid");
+            assert!(e.to_string().contains("not promoted"), "{e}");
+        }
+
+        #[tokio::test]
+        async fn tags_that_name_the_input_database_or_no_configuration_leave_the_plan_alone() {
+            let (lattice, rules) = lattice(&[
+                ("lattice-db-access:db-kind", "instance"),
+                ("lattice-db-access:db-identifier", "orders-db"),
+            ]);
+            let rds = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&replica(None)]);
+            let plan = follow_failover(&lattice, &rds, testing::plan())
+                .await
+                .unwrap();
+            assert_eq!(plan, testing::plan());
+            assert_eq!(
+                rules[2].num_calls(),
+                1,
+                "our configuration's tags, and only those"
+            );
+
+            // A first run: no gateway of ours yet, so no configuration is listed.
+            let none = mock!(Lattice::list_resource_gateways)
+                .then_output(|| ListResourceGatewaysOutput::builder().build());
+            let cfgs = mock!(Lattice::list_resource_configurations)
+                .then_output(|| ListResourceConfigurationsOutput::builder().build());
+            let empty = mock_client!(aws_sdk_vpclattice, RuleMode::MatchAny, [&none, &cfgs]);
+            let plan = follow_failover(&empty, &rds, testing::plan())
+                .await
+                .unwrap();
+            assert_eq!(plan, testing::plan());
+            assert_eq!(cfgs.num_calls(), 0);
+        }
     }
 }

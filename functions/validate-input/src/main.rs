@@ -6,8 +6,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = aws_config::load_from_env().await;
     let ec2 = aws_sdk_ec2::Client::new(&config);
     let rds = aws_sdk_rds::Client::new(&config);
+    let lattice = aws_sdk_vpclattice::Client::new(&config);
     let region = config.region().map(|r| r.to_string()).unwrap_or_default();
-    let (ec2, rds, region) = (&ec2, &rds, region.as_str());
+    let (ec2, rds, lattice, region) = (&ec2, &rds, &lattice, region.as_str());
     // The first state turns `{"input": <user input>, "execution": <name>}` into the
     // execution state `{"plan": …}`.
     shared::runtime::run(
@@ -15,7 +16,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         move |request: serde_json::Value| async move {
             let (input, execution) = validate_input::split_request(request)?;
             let input: ProvisionInput = shared::input::parse(input)?;
-            let mut plan = validate_input::handle(ec2, rds, region, input).await?;
+            let plan = validate_input::handle(ec2, rds, region, input).await?;
+            // A re-run after a failover follows the primary AWS has now, not the input's.
+            let mut plan = validate_input::follow_failover(lattice, rds, plan).await?;
             if let Some(execution) = execution {
                 plan.tags
                     .insert(shared::tags::EXECUTION.to_string(), execution);
