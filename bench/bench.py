@@ -323,7 +323,9 @@ def startup(bin_dir: Path, gateway_id: str, emulator_url: str, n: int, work: Pat
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update({"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "test",
                 "AWS_SECRET_ACCESS_KEY": "test", "AWS_SESSION_TOKEN": "test", "AWS_ENDPOINT_URL": canary_url,
-                "AWS_EC2_METADATA_DISABLED": "true"})
+                "AWS_EC2_METADATA_DISABLED": "true",
+                # template.yaml sets it on the lock function, which refuses to start without it.
+                "LOCK_TABLE": "lattice-db-access-locks"})
     py = {**env, "AWS_ENDPOINT_URL_VPC_LATTICE": emulator_url}
     py.pop("AWS_ENDPOINT_URL")
     cli_cmd = [str(BENCH_VENV / "aws"), "vpc-lattice", "get-resource-gateway", "--resource-gateway-identifier",
