@@ -134,6 +134,26 @@ class DnsMode(FailoverCase):
             self.assertIn(out["resources"]["databaseSecurityGroupId"], groups, "the promoted database has the DB SG")
 
 
+class Standby(FailoverCase):
+    def test_a_standby_that_could_not_take_over_is_refused_before_anything_is_created(self):
+        with LocalStack() as stack:
+            ids = stack.create_prerequisites()
+            rds = stack.client("rds")
+            rds.create_db_subnet_group(DBSubnetGroupName="legacy", DBSubnetGroupDescription="legacy",
+                                       SubnetIds=[ids["dbSubnetA"], ids["dbSubnetB"]])
+            # In the database VPC, but PostgreSQL and public: it could never take a MySQL deployment over.
+            rds.create_db_instance(DBInstanceIdentifier="elsewhere", Engine="postgres", DBInstanceClass="db.t3.micro",
+                                   AllocatedStorage=20, MasterUsername="admin", ManageMasterUserPassword=True,
+                                   DBSubnetGroupName="legacy", PubliclyAccessible=True)
+            before = stack.inventory()
+            code, _, err, run_dir = stack.run(self.input(standby={"instanceIdentifier": "elsewhere"}),
+                                              name="bad-standby", quiet=True)
+            self.assertEqual(code, 2, err)
+            self.assertIn("Error: Input.Invalid", err)
+            self.assertIn("standby.instanceIdentifier: `elsewhere` runs postgres, not mysql", err)
+            self.assertEqual(stack.inventory(), before, "refused before anything was created")
+
+
 class IpMode(FailoverCase):
     def test_a_standby_still_replicating_never_gets_the_writes(self):
         with LocalStack() as stack:

@@ -82,6 +82,29 @@ pub async fn handle(
         }
     }
 
+    let standby = input
+        .standby
+        .as_ref()
+        .and_then(shared::plan::DbRef::from_input);
+    if let Some(s) = &standby {
+        // Checked when it exists; a standby that is a replica of a database this run creates
+        // cannot exist yet (the failover checks it again before it takes writes).
+        if let Some(observed) = observe(rds, s).await? {
+            let field = match s.kind {
+                DbKind::Instance => "standby.instanceIdentifier",
+                DbKind::Cluster => "standby.clusterIdentifier",
+            };
+            check_standby(
+                field,
+                &s.identifier,
+                &observed,
+                database.engine,
+                &db_vpc.id,
+                port,
+            )?;
+        }
+    }
+
     tracing::info!(
         database_vpc = %db_vpc.id,
         db_subnets = subnets.db.len(),
@@ -107,10 +130,7 @@ pub async fn handle(
         ip_address: input.ip_address,
         port,
         tags: input.tags,
-        standby: input
-            .standby
-            .as_ref()
-            .and_then(shared::plan::DbRef::from_input),
+        standby,
     })
 }
 
@@ -642,35 +662,7 @@ pub async fn follow_failover(
     if primary.kind == plan.database.kind && primary.identifier == plan.database.identifier {
         return Ok(plan);
     }
-    let observed = match primary.kind {
-        DbKind::Instance => shared::rds::describe_instance(rds, &primary.identifier)
-            .await?
-            .map(|db| Observed {
-                engine: db.engine().map(str::to_string),
-                vpc: db
-                    .db_subnet_group()
-                    .and_then(|g| g.vpc_id())
-                    .map(str::to_string),
-                port: db
-                    .endpoint()
-                    .and_then(|e| e.port())
-                    .and_then(|p| u16::try_from(p).ok()),
-                publicly_accessible: db.publicly_accessible() == Some(true),
-                replica_of: db
-                    .read_replica_source_db_instance_identifier()
-                    .map(str::to_string),
-            }),
-        DbKind::Cluster => match shared::rds::describe_cluster(rds, &primary.identifier).await? {
-            Some(c) => Some(Observed {
-                engine: c.engine().map(str::to_string),
-                vpc: cluster_vpc(rds, &c).await?,
-                port: c.port().and_then(|p| u16::try_from(p).ok()),
-                publicly_accessible: c.publicly_accessible() == Some(true),
-                replica_of: c.replication_source_identifier().map(str::to_string),
-            }),
-            None => None,
-        },
-    };
+    let observed = observe(rds, &primary).await?;
     let Some(observed) = observed else {
         tracing::warn!(
             tagged_primary = %primary.identifier,
@@ -702,47 +694,103 @@ pub async fn follow_failover(
 
 /// Whether the database the failover moved the deployment to can carry it (pure).
 pub fn check_takeover(plan: &Plan, id: &str, db: &Observed) -> Result<(), StepError> {
-    let refuse = |why: String| {
-        Err(StepError::invalid(
+    let why = match &db.replica_of {
+        Some(source) => Some(format!(
+            "is still a read replica of `{source}` (not promoted)"
+        )),
+        None => unlike_primary(db, plan.database.engine, &plan.database_vpc_id, plan.port),
+    };
+    match why {
+        None => Ok(()),
+        Some(why) => Err(StepError::invalid(
             "database",
             format!(
                 "deployment `{}` was failed over to `{id}` (its configuration's tags), which {why}; \
                  fix that database or run the teardown, rather than moving clients back to `{}`",
                 plan.name, plan.database.identifier
             ),
-        ))
-    };
-    if let Some(source) = &db.replica_of {
-        return refuse(format!(
-            "is still a read replica of `{source}` (not promoted)"
-        ));
+        )),
     }
-    let engine = db.engine.as_deref().and_then(Engine::parse);
-    if engine != Some(plan.database.engine) {
-        return refuse(format!(
+}
+
+/// A standby the input names must be able to take the deployment over: same engine, in the
+/// database VPC, on the same port, not publicly accessible (pure). Being a read replica is what a
+/// standby usually is: the failover waits for its promotion before it sends writes there.
+pub fn check_standby(
+    field: &str,
+    id: &str,
+    db: &Observed,
+    engine: Engine,
+    vpc: &str,
+    port: u16,
+) -> Result<(), StepError> {
+    match unlike_primary(db, engine, vpc, port) {
+        None => Ok(()),
+        Some(why) => Err(StepError::invalid(
+            field,
+            format!("`{id}` {why}: it could not take the deployment over"),
+        )),
+    }
+}
+
+/// Why a database could not stand in for the primary, if it could not.
+fn unlike_primary(db: &Observed, engine: Engine, vpc: &str, port: u16) -> Option<String> {
+    if db.engine.as_deref().and_then(Engine::parse) != Some(engine) {
+        return Some(format!(
             "runs {}, not {}",
             db.engine.as_deref().unwrap_or("an unknown engine"),
-            plan.database.engine.as_str()
+            engine.as_str()
         ));
     }
-    if db.vpc.as_deref() != Some(plan.database_vpc_id.as_str()) {
-        return refuse(format!(
-            "is in {}, not in the database VPC {}",
-            db.vpc.as_deref().unwrap_or("no VPC"),
-            plan.database_vpc_id
+    if db.vpc.as_deref() != Some(vpc) {
+        return Some(format!(
+            "is in {}, not in the database VPC {vpc}",
+            db.vpc.as_deref().unwrap_or("no VPC")
         ));
     }
-    if db.port.is_some_and(|p| p != plan.port) {
-        return refuse(format!(
-            "listens on {}, not {}",
-            db.port.unwrap_or_default(),
-            plan.port
-        ));
+    if let Some(p) = db.port.filter(|p| *p != port) {
+        return Some(format!("listens on {p}, not {port}"));
     }
     if db.publicly_accessible {
-        return refuse("is publicly accessible".into());
+        return Some("is publicly accessible".into());
     }
-    Ok(())
+    None
+}
+
+/// What RDS says about `db`, `None` when it does not exist.
+async fn observe(
+    rds: &aws_sdk_rds::Client,
+    db: &shared::plan::DbRef,
+) -> Result<Option<Observed>, StepError> {
+    Ok(match db.kind {
+        DbKind::Instance => shared::rds::describe_instance(rds, &db.identifier)
+            .await?
+            .map(|i| Observed {
+                engine: i.engine().map(str::to_string),
+                vpc: i
+                    .db_subnet_group()
+                    .and_then(|g| g.vpc_id())
+                    .map(str::to_string),
+                port: i
+                    .endpoint()
+                    .and_then(|e| e.port())
+                    .and_then(|p| u16::try_from(p).ok()),
+                publicly_accessible: i.publicly_accessible() == Some(true),
+                replica_of: i
+                    .read_replica_source_db_instance_identifier()
+                    .map(str::to_string),
+            }),
+        DbKind::Cluster => match shared::rds::describe_cluster(rds, &db.identifier).await? {
+            Some(c) => Some(Observed {
+                engine: c.engine().map(str::to_string),
+                vpc: cluster_vpc(rds, &c).await?,
+                port: c.port().and_then(|p| u16::try_from(p).ok()),
+                publicly_accessible: c.publicly_accessible() == Some(true),
+                replica_of: c.replication_source_identifier().map(str::to_string),
+            }),
+            None => None,
+        },
+    })
 }
 
 #[cfg(test)]
@@ -1454,6 +1502,49 @@ mod request_tests {
                 );
                 assert!(m.contains(why), "{why}: {m}");
             }
+        }
+
+        #[test]
+        fn a_standby_must_be_able_to_take_over_but_may_still_replicate() {
+            let replica = Observed {
+                replica_of: Some("orders-db".into()),
+                ..promoted()
+            };
+            let f = "standby.instanceIdentifier";
+            assert_eq!(
+                check_standby(f, "orders-replica", &replica, Engine::Mysql, DB_VPC, 3306),
+                Ok(())
+            );
+            let public = Observed {
+                publicly_accessible: true,
+                ..replica.clone()
+            };
+            let e = check_standby(f, "orders-replica", &public, Engine::Mysql, DB_VPC, 3306)
+                .unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                "standby.instanceIdentifier: `orders-replica` is publicly accessible: it could not take the deployment over"
+            );
+            let e = check_standby(
+                f,
+                "orders-replica",
+                &replica,
+                Engine::Postgres,
+                DB_VPC,
+                5432,
+            )
+            .unwrap_err();
+            assert!(e.to_string().contains("runs mysql, not postgres"), "{e}");
+            let e = check_standby(
+                f,
+                "orders-replica",
+                &replica,
+                Engine::Mysql,
+                OTHER_VPC,
+                3306,
+            )
+            .unwrap_err();
+            assert!(e.to_string().contains("not in the database VPC"), "{e}");
         }
 
         /// Our gateway and configuration, tagged as the failover left them.
