@@ -3,7 +3,7 @@
 //! sections it needs and adds its own (at the `ResultPath` named in the ASL).
 //! Fields are always serialized (absent = `null`) so ASL paths never break.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -143,6 +143,36 @@ pub struct DbRef {
 }
 
 impl DbRef {
+    /// The primary a configuration's tags record (`db-kind` + `db-identifier`): the truth the
+    /// failover keeps when it swaps primary and standby.
+    pub fn tagged_primary(tags: &HashMap<String, String>) -> Option<Self> {
+        Self::from_tag_pair(tags, crate::tags::DB_KIND, crate::tags::DB_IDENTIFIER)
+    }
+
+    /// The standby a configuration's tags record (`standby-kind` + `standby-identifier`).
+    pub fn tagged_standby(tags: &HashMap<String, String>) -> Option<Self> {
+        Self::from_tag_pair(
+            tags,
+            crate::tags::STANDBY_KIND,
+            crate::tags::STANDBY_IDENTIFIER,
+        )
+    }
+
+    fn from_tag_pair(tags: &HashMap<String, String>, kind_key: &str, id_key: &str) -> Option<Self> {
+        let kind = match tags.get(kind_key).map(String::as_str) {
+            Some("instance") => DbKind::Instance,
+            Some("cluster") => DbKind::Cluster,
+            _ => return None,
+        };
+        let identifier = tags.get(id_key).filter(|i| !i.is_empty())?.clone();
+        Some(Self { kind, identifier })
+    }
+
+    /// The same database: RDS identifiers are case-insensitive (stored lowercase).
+    pub fn is(&self, other: &DbRef) -> bool {
+        self.kind == other.kind && self.identifier.eq_ignore_ascii_case(&other.identifier)
+    }
+
     pub fn from_input(s: &crate::input::StandbyRef) -> Option<Self> {
         match (&s.instance_identifier, &s.cluster_identifier) {
             (Some(id), None) => Some(Self {
@@ -436,6 +466,30 @@ mod tests {
             Names::deployment_of_gateway(&format!("{longest}a-rgw")),
             None
         );
+    }
+
+    #[test]
+    fn the_tags_name_the_primary_and_the_standby_only_when_whole() {
+        let tags: HashMap<String, String> = [
+            (crate::tags::DB_KIND, "instance"),
+            (crate::tags::DB_IDENTIFIER, "orders-replica"),
+            (crate::tags::STANDBY_KIND, "cluster"),
+            (crate::tags::STANDBY_IDENTIFIER, ""),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let primary = DbRef::tagged_primary(&tags).unwrap();
+        assert!(primary.is(&DbRef {
+            kind: DbKind::Instance,
+            identifier: "Orders-Replica".into()
+        }));
+        assert!(!primary.is(&DbRef {
+            kind: DbKind::Cluster,
+            identifier: "orders-replica".into()
+        }));
+        assert_eq!(DbRef::tagged_standby(&tags), None, "an empty identifier");
+        assert_eq!(DbRef::tagged_primary(&HashMap::new()), None);
     }
 
     #[test]

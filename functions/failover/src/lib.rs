@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::error::{error_code, names};
 use shared::input::Mode;
-use shared::plan::DbKind;
+use shared::plan::{DbKind, DbRef};
 use shared::{tags, SdkResultExt, StepError};
 
 pub const COMPONENT: &str = "failover";
@@ -368,19 +368,6 @@ fn emit_metrics(summary: &Summary) {
 // ---------------------------------------------------------------------------------------------
 // The event
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DbRef {
-    pub kind: DbKind,
-    pub identifier: String,
-}
-
-impl DbRef {
-    /// RDS identifiers are case-insensitive (stored lowercase).
-    fn is(&self, other: &DbRef) -> bool {
-        self.kind == other.kind && self.identifier.eq_ignore_ascii_case(&other.identifier)
-    }
-}
-
 #[derive(Debug, Clone, PartialEq)]
 enum Scope {
     /// Every configuration of every deployment (schedule, deployment-level blue/green events).
@@ -502,20 +489,11 @@ struct Identity {
 
 impl Identity {
     fn from_tags(t: &HashMap<String, String>) -> Self {
-        let db = |kind_key: &str, id_key: &str| {
-            let kind = match t.get(kind_key).map(String::as_str) {
-                Some("instance") => DbKind::Instance,
-                Some("cluster") => DbKind::Cluster,
-                _ => return None,
-            };
-            let identifier = t.get(id_key).filter(|s| !s.is_empty())?.clone();
-            Some(DbRef { kind, identifier })
-        };
         Self {
             deployment: t.get(tags::DEPLOYMENT).filter(|s| !s.is_empty()).cloned(),
             mode: t.get(tags::MODE).and_then(|m| parse_mode(m)),
-            primary: db(tags::DB_KIND, tags::DB_IDENTIFIER),
-            standby: db(tags::STANDBY_KIND, tags::STANDBY_IDENTIFIER),
+            primary: DbRef::tagged_primary(t),
+            standby: DbRef::tagged_standby(t),
         }
     }
 

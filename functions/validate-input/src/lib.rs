@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 use aws_sdk_ec2::types::{Filter, Vpc, VpcCidrBlockStateCode};
 use shared::error::error_code;
 use shared::input::{Engine, Mode, ProvisionInput, TagFilter};
-use shared::plan::{DbKind, Names, Plan, PlannedClientVpc, PlannedCreate, PlannedDatabase};
+use shared::plan::{DbKind, DbRef, Names, Plan, PlannedClientVpc, PlannedCreate, PlannedDatabase};
 use shared::{SdkResultExt, StepError};
 
 pub const COMPONENT: &str = "validate-input";
@@ -82,10 +82,7 @@ pub async fn handle(
         }
     }
 
-    let standby = input
-        .standby
-        .as_ref()
-        .and_then(shared::plan::DbRef::from_input);
+    let standby = input.standby.as_ref().and_then(DbRef::from_input);
     if let Some(s) = &standby {
         // Checked when it exists; a standby that is a replica of a database this run creates
         // cannot exist yet (the failover checks it again before it takes writes).
@@ -647,19 +644,14 @@ pub async fn follow_failover(
     else {
         return Ok(plan);
     };
-    let tagged = |kind_key: &str, id_key: &str| {
-        let kind = match cfg.tags.get(kind_key).map(String::as_str) {
-            Some("instance") => DbKind::Instance,
-            Some("cluster") => DbKind::Cluster,
-            _ => return None,
-        };
-        let identifier = cfg.tags.get(id_key).filter(|i| !i.is_empty())?.clone();
-        Some(shared::plan::DbRef { kind, identifier })
-    };
-    let Some(primary) = tagged(shared::tags::DB_KIND, shared::tags::DB_IDENTIFIER) else {
+    let Some(primary) = DbRef::tagged_primary(&cfg.tags) else {
         return Ok(plan);
     };
-    if primary.kind == plan.database.kind && primary.identifier == plan.database.identifier {
+    let planned = DbRef {
+        kind: plan.database.kind,
+        identifier: plan.database.identifier.clone(),
+    };
+    if primary.is(&planned) {
         return Ok(plan);
     }
     let observed = observe(rds, &primary).await?;
@@ -672,7 +664,7 @@ pub async fn follow_failover(
         return Ok(plan);
     };
     check_takeover(&plan, &primary.identifier, &observed)?;
-    let standby = tagged(shared::tags::STANDBY_KIND, shared::tags::STANDBY_IDENTIFIER);
+    let standby = DbRef::tagged_standby(&cfg.tags);
     tracing::info!(
         primary = %primary.identifier,
         input_database = %plan.database.identifier,
@@ -758,10 +750,7 @@ fn unlike_primary(db: &Observed, engine: Engine, vpc: &str, port: u16) -> Option
 }
 
 /// What RDS says about `db`, `None` when it does not exist.
-async fn observe(
-    rds: &aws_sdk_rds::Client,
-    db: &shared::plan::DbRef,
-) -> Result<Option<Observed>, StepError> {
+async fn observe(rds: &aws_sdk_rds::Client, db: &DbRef) -> Result<Option<Observed>, StepError> {
     Ok(match db.kind {
         DbKind::Instance => shared::rds::describe_instance(rds, &db.identifier)
             .await?
@@ -1417,288 +1406,285 @@ mod request_tests {
         assert_eq!((input, exec), (json!({"name": "orders"}), None));
         assert!(split_request(json!({"input": {}, "execution": 5})).is_err());
     }
+}
 
-    // ---- following a failover
+// ---- following a failover
 
-    mod takeover {
-        use super::super::*;
-        use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
-        use aws_sdk_rds::types::{DbInstance, DbSubnetGroup, Endpoint};
-        use aws_sdk_vpclattice::operation::list_resource_configurations::ListResourceConfigurationsOutput;
-        use aws_sdk_vpclattice::operation::list_resource_gateways::ListResourceGatewaysOutput;
-        use aws_sdk_vpclattice::operation::list_tags_for_resource::ListTagsForResourceOutput;
-        use aws_sdk_vpclattice::types::{ResourceConfigurationSummary, ResourceGatewaySummary};
-        use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
-        use shared::testing;
+#[cfg(test)]
+mod takeover_tests {
+    use super::*;
+    use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
+    use aws_sdk_rds::types::{DbInstance, DbSubnetGroup, Endpoint};
+    use aws_sdk_vpclattice::operation::list_resource_configurations::ListResourceConfigurationsOutput;
+    use aws_sdk_vpclattice::operation::list_resource_gateways::ListResourceGatewaysOutput;
+    use aws_sdk_vpclattice::operation::list_tags_for_resource::ListTagsForResourceOutput;
+    use aws_sdk_vpclattice::types::{ResourceConfigurationSummary, ResourceGatewaySummary};
+    use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+    use shared::testing;
 
-        type Rds = aws_sdk_rds::Client;
-        const DB_VPC: &str = "vpc-0db0000000000000a";
-        const OTHER_VPC: &str = "vpc-0ffff00000000000f";
+    type Rds = aws_sdk_rds::Client;
+    const DB_VPC: &str = "vpc-0db0000000000000a";
+    const OTHER_VPC: &str = "vpc-0ffff00000000000f";
 
-        type Lattice = aws_sdk_vpclattice::Client;
-        const RCFG_ARN: &str =
-            "arn:aws:vpc-lattice:us-east-1:123456789012:resourceconfiguration/rcfg-0123456789abcdefa";
+    type Lattice = aws_sdk_vpclattice::Client;
+    const RCFG_ARN: &str =
+        "arn:aws:vpc-lattice:us-east-1:123456789012:resourceconfiguration/rcfg-0123456789abcdefa";
 
-        fn promoted() -> Observed {
-            Observed {
-                engine: Some("mysql".into()),
-                vpc: Some(DB_VPC.into()),
-                port: Some(3306),
-                publicly_accessible: false,
-                replica_of: None,
-            }
+    fn promoted() -> Observed {
+        Observed {
+            engine: Some("mysql".into()),
+            vpc: Some(DB_VPC.into()),
+            port: Some(3306),
+            publicly_accessible: false,
+            replica_of: None,
         }
+    }
 
-        #[test]
-        fn a_promoted_database_like_the_primary_can_take_over_and_nothing_else_can() {
-            let plan = testing::plan();
-            assert_eq!(check_takeover(&plan, "orders-replica", &promoted()), Ok(()));
-            let cases: [(Observed, &str); 5] = [
-                (
-                    Observed {
-                        replica_of: Some("orders-db".into()),
-                        ..promoted()
-                    },
-                    "still a read replica of `orders-db`",
-                ),
-                (
-                    Observed {
-                        engine: Some("postgres".into()),
-                        ..promoted()
-                    },
-                    "runs postgres, not mysql",
-                ),
-                (
-                    Observed {
-                        vpc: Some(OTHER_VPC.into()),
-                        ..promoted()
-                    },
-                    "not in the database VPC",
-                ),
-                (
-                    Observed {
-                        port: Some(3307),
-                        ..promoted()
-                    },
-                    "listens on 3307, not 3306",
-                ),
-                (
-                    Observed {
-                        publicly_accessible: true,
-                        ..promoted()
-                    },
-                    "publicly accessible",
-                ),
-            ];
-            for (observed, why) in cases {
-                let e = check_takeover(&plan, "orders-replica", &observed).unwrap_err();
-                assert_eq!(e.name(), "Input.Invalid");
-                let m = e.to_string();
-                assert!(
-                    m.starts_with(
-                        "database: deployment `orders` was failed over to `orders-replica`"
-                    ),
-                    "{m}"
-                );
-                assert!(m.contains(why), "{why}: {m}");
-            }
-        }
-
-        #[test]
-        fn a_standby_must_be_able_to_take_over_but_may_still_replicate() {
-            let replica = Observed {
-                replica_of: Some("orders-db".into()),
-                ..promoted()
-            };
-            let f = "standby.instanceIdentifier";
-            assert_eq!(
-                check_standby(f, "orders-replica", &replica, Engine::Mysql, DB_VPC, 3306),
-                Ok(())
+    #[test]
+    fn a_promoted_database_like_the_primary_can_take_over_and_nothing_else_can() {
+        let plan = testing::plan();
+        assert_eq!(check_takeover(&plan, "orders-replica", &promoted()), Ok(()));
+        let cases: [(Observed, &str); 5] = [
+            (
+                Observed {
+                    replica_of: Some("orders-db".into()),
+                    ..promoted()
+                },
+                "still a read replica of `orders-db`",
+            ),
+            (
+                Observed {
+                    engine: Some("postgres".into()),
+                    ..promoted()
+                },
+                "runs postgres, not mysql",
+            ),
+            (
+                Observed {
+                    vpc: Some(OTHER_VPC.into()),
+                    ..promoted()
+                },
+                "not in the database VPC",
+            ),
+            (
+                Observed {
+                    port: Some(3307),
+                    ..promoted()
+                },
+                "listens on 3307, not 3306",
+            ),
+            (
+                Observed {
+                    publicly_accessible: true,
+                    ..promoted()
+                },
+                "publicly accessible",
+            ),
+        ];
+        for (observed, why) in cases {
+            let e = check_takeover(&plan, "orders-replica", &observed).unwrap_err();
+            assert_eq!(e.name(), "Input.Invalid");
+            let m = e.to_string();
+            assert!(
+                m.starts_with("database: deployment `orders` was failed over to `orders-replica`"),
+                "{m}"
             );
-            let public = Observed {
-                publicly_accessible: true,
-                ..replica.clone()
-            };
-            let e = check_standby(f, "orders-replica", &public, Engine::Mysql, DB_VPC, 3306)
-                .unwrap_err();
-            assert_eq!(
+            assert!(m.contains(why), "{why}: {m}");
+        }
+    }
+
+    #[test]
+    fn a_standby_must_be_able_to_take_over_but_may_still_replicate() {
+        let replica = Observed {
+            replica_of: Some("orders-db".into()),
+            ..promoted()
+        };
+        let f = "standby.instanceIdentifier";
+        assert_eq!(
+            check_standby(f, "orders-replica", &replica, Engine::Mysql, DB_VPC, 3306),
+            Ok(())
+        );
+        let public = Observed {
+            publicly_accessible: true,
+            ..replica.clone()
+        };
+        let e =
+            check_standby(f, "orders-replica", &public, Engine::Mysql, DB_VPC, 3306).unwrap_err();
+        assert_eq!(
                 e.to_string(),
                 "standby.instanceIdentifier: `orders-replica` is publicly accessible: it could not take the deployment over"
             );
-            let e = check_standby(
-                f,
-                "orders-replica",
-                &replica,
-                Engine::Postgres,
-                DB_VPC,
-                5432,
-            )
-            .unwrap_err();
-            assert!(e.to_string().contains("runs mysql, not postgres"), "{e}");
-            let e = check_standby(
-                f,
-                "orders-replica",
-                &replica,
-                Engine::Mysql,
-                OTHER_VPC,
-                3306,
-            )
-            .unwrap_err();
-            assert!(e.to_string().contains("not in the database VPC"), "{e}");
-        }
+        let e = check_standby(
+            f,
+            "orders-replica",
+            &replica,
+            Engine::Postgres,
+            DB_VPC,
+            5432,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("runs mysql, not postgres"), "{e}");
+        let e = check_standby(
+            f,
+            "orders-replica",
+            &replica,
+            Engine::Mysql,
+            OTHER_VPC,
+            3306,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("not in the database VPC"), "{e}");
+    }
 
-        /// Our gateway and configuration, tagged as the failover left them.
-        fn lattice(tags: &'static [(&'static str, &'static str)]) -> (Lattice, [Rule; 3]) {
-            let gateways = mock!(Lattice::list_resource_gateways).then_output(|| {
-                ListResourceGatewaysOutput::builder()
+    /// Our gateway and configuration, tagged as the failover left them.
+    fn lattice(tags: &'static [(&'static str, &'static str)]) -> (Lattice, [Rule; 3]) {
+        let gateways = mock!(Lattice::list_resource_gateways).then_output(|| {
+            ListResourceGatewaysOutput::builder()
+                .items(
+                    ResourceGatewaySummary::builder()
+                        .id("rgw-0team00000000000a")
+                        .name("team-gateway")
+                        .build(),
+                )
+                .items(
+                    ResourceGatewaySummary::builder()
+                        .id("rgw-0123456789abcdefa")
+                        .name("orders-rgw")
+                        .build(),
+                )
+                .build()
+        });
+        let cfgs = mock!(Lattice::list_resource_configurations)
+            .match_requests(|r| r.resource_gateway_identifier() == Some("rgw-0123456789abcdefa"))
+            .then_output(|| {
+                ListResourceConfigurationsOutput::builder()
                     .items(
-                        ResourceGatewaySummary::builder()
-                            .id("rgw-0team00000000000a")
-                            .name("team-gateway")
-                            .build(),
-                    )
-                    .items(
-                        ResourceGatewaySummary::builder()
-                            .id("rgw-0123456789abcdefa")
-                            .name("orders-rgw")
+                        ResourceConfigurationSummary::builder()
+                            .id("rcfg-0123456789abcdefa")
+                            .arn(RCFG_ARN)
+                            .name("orders-rcfg")
                             .build(),
                     )
                     .build()
             });
-            let cfgs = mock!(Lattice::list_resource_configurations)
-                .match_requests(|r| {
-                    r.resource_gateway_identifier() == Some("rgw-0123456789abcdefa")
-                })
-                .then_output(|| {
-                    ListResourceConfigurationsOutput::builder()
-                        .items(
-                            ResourceConfigurationSummary::builder()
-                                .id("rcfg-0123456789abcdefa")
-                                .arn(RCFG_ARN)
-                                .name("orders-rcfg")
-                                .build(),
-                        )
-                        .build()
-                });
-            let read = mock!(Lattice::list_tags_for_resource)
-                .match_requests(|r| r.resource_arn() == Some(RCFG_ARN))
-                .then_output(move || {
-                    let mut out = ListTagsForResourceOutput::builder()
-                        .tags(shared::tags::DEPLOYMENT, "orders");
-                    for (k, v) in tags {
-                        out = out.tags(*k, *v);
-                    }
-                    out.build()
-                });
-            let client = mock_client!(
-                aws_sdk_vpclattice,
-                RuleMode::MatchAny,
-                [&gateways, &cfgs, &read]
-            );
-            (client, [gateways, cfgs, read])
-        }
-
-        const SWAPPED: &[(&str, &str)] = &[
-            ("lattice-db-access:db-kind", "instance"),
-            ("lattice-db-access:db-identifier", "orders-replica"),
-            ("lattice-db-access:standby-kind", "instance"),
-            ("lattice-db-access:standby-identifier", "orders-db"),
-        ];
-
-        fn replica(replica_of: Option<&'static str>) -> Rule {
-            mock!(Rds::describe_db_instances)
-                .match_requests(|r| r.db_instance_identifier() == Some("orders-replica"))
-                .then_output(move || {
-                    DescribeDbInstancesOutput::builder()
-                        .db_instances(
-                            DbInstance::builder()
-                                .db_instance_identifier("orders-replica")
-                                .engine("mysql")
-                                .db_subnet_group(DbSubnetGroup::builder().vpc_id(DB_VPC).build())
-                                .endpoint(
-                                    Endpoint::builder()
-                                        .address("orders-replica.x.rds.amazonaws.com")
-                                        .port(3306)
-                                        .build(),
-                                )
-                                .publicly_accessible(false)
-                                .set_read_replica_source_db_instance_identifier(
-                                    replica_of.map(String::from),
-                                )
-                                .build(),
-                        )
-                        .build()
-                })
-        }
-
-        #[tokio::test]
-        async fn a_rerun_after_a_takeover_keeps_the_promoted_database_and_creates_nothing() {
-            let (lattice, _rules) = lattice(SWAPPED);
-            let rds_rule = replica(None);
-            let rds = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&rds_rule]);
-            let plan = follow_failover(&lattice, &rds, testing::plan())
-                .await
-                .unwrap();
-            assert_eq!(
-                plan.database,
-                PlannedDatabase {
-                    create: false,
-                    kind: DbKind::Instance,
-                    identifier: "orders-replica".into(),
-                    engine: Engine::Mysql,
-                    settings: None,
-                    attach_security_group: true,
+        let read = mock!(Lattice::list_tags_for_resource)
+            .match_requests(|r| r.resource_arn() == Some(RCFG_ARN))
+            .then_output(move || {
+                let mut out =
+                    ListTagsForResourceOutput::builder().tags(shared::tags::DEPLOYMENT, "orders");
+                for (k, v) in tags {
+                    out = out.tags(*k, *v);
                 }
-            );
-            assert_eq!(
-                plan.standby,
-                Some(shared::plan::DbRef {
-                    kind: DbKind::Instance,
-                    identifier: "orders-db".into()
-                })
-            );
-        }
+                out.build()
+            });
+        let client = mock_client!(
+            aws_sdk_vpclattice,
+            RuleMode::MatchAny,
+            [&gateways, &cfgs, &read]
+        );
+        (client, [gateways, cfgs, read])
+    }
 
-        #[tokio::test]
-        async fn an_unpromoted_replica_in_the_tags_is_refused_and_the_input_db_untouched() {
-            let (lattice, _rules) = lattice(SWAPPED);
-            let rds_rule = replica(Some("orders-db"));
-            let rds = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&rds_rule]);
-            let e = follow_failover(&lattice, &rds, testing::plan())
-                .await
-                .unwrap_err();
-            assert_eq!(e.name(), "Input.Invalid");
-            assert!(e.to_string().contains("not promoted"), "{e}");
-        }
+    const SWAPPED: &[(&str, &str)] = &[
+        ("lattice-db-access:db-kind", "instance"),
+        ("lattice-db-access:db-identifier", "orders-replica"),
+        ("lattice-db-access:standby-kind", "instance"),
+        ("lattice-db-access:standby-identifier", "orders-db"),
+    ];
 
-        #[tokio::test]
-        async fn tags_that_name_the_input_database_or_no_configuration_leave_the_plan_alone() {
-            let (lattice, rules) = lattice(&[
-                ("lattice-db-access:db-kind", "instance"),
-                ("lattice-db-access:db-identifier", "orders-db"),
-            ]);
-            let rds = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&replica(None)]);
-            let plan = follow_failover(&lattice, &rds, testing::plan())
-                .await
-                .unwrap();
-            assert_eq!(plan, testing::plan());
-            assert_eq!(
-                rules[2].num_calls(),
-                1,
-                "our configuration's tags, and only those"
-            );
+    fn replica(replica_of: Option<&'static str>) -> Rule {
+        mock!(Rds::describe_db_instances)
+            .match_requests(|r| r.db_instance_identifier() == Some("orders-replica"))
+            .then_output(move || {
+                DescribeDbInstancesOutput::builder()
+                    .db_instances(
+                        DbInstance::builder()
+                            .db_instance_identifier("orders-replica")
+                            .engine("mysql")
+                            .db_subnet_group(DbSubnetGroup::builder().vpc_id(DB_VPC).build())
+                            .endpoint(
+                                Endpoint::builder()
+                                    .address("orders-replica.x.rds.amazonaws.com")
+                                    .port(3306)
+                                    .build(),
+                            )
+                            .publicly_accessible(false)
+                            .set_read_replica_source_db_instance_identifier(
+                                replica_of.map(String::from),
+                            )
+                            .build(),
+                    )
+                    .build()
+            })
+    }
 
-            // A first run: no gateway of ours yet, so no configuration is listed.
-            let none = mock!(Lattice::list_resource_gateways)
-                .then_output(|| ListResourceGatewaysOutput::builder().build());
-            let cfgs = mock!(Lattice::list_resource_configurations)
-                .then_output(|| ListResourceConfigurationsOutput::builder().build());
-            let empty = mock_client!(aws_sdk_vpclattice, RuleMode::MatchAny, [&none, &cfgs]);
-            let plan = follow_failover(&empty, &rds, testing::plan())
-                .await
-                .unwrap();
-            assert_eq!(plan, testing::plan());
-            assert_eq!(cfgs.num_calls(), 0);
-        }
+    #[tokio::test]
+    async fn a_rerun_after_a_takeover_keeps_the_promoted_database_and_creates_nothing() {
+        let (lattice, _rules) = lattice(SWAPPED);
+        let rds_rule = replica(None);
+        let rds = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&rds_rule]);
+        let plan = follow_failover(&lattice, &rds, testing::plan())
+            .await
+            .unwrap();
+        assert_eq!(
+            plan.database,
+            PlannedDatabase {
+                create: false,
+                kind: DbKind::Instance,
+                identifier: "orders-replica".into(),
+                engine: Engine::Mysql,
+                settings: None,
+                attach_security_group: true,
+            }
+        );
+        assert_eq!(
+            plan.standby,
+            Some(shared::plan::DbRef {
+                kind: DbKind::Instance,
+                identifier: "orders-db".into()
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unpromoted_replica_in_the_tags_is_refused_and_the_input_db_untouched() {
+        let (lattice, _rules) = lattice(SWAPPED);
+        let rds_rule = replica(Some("orders-db"));
+        let rds = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&rds_rule]);
+        let e = follow_failover(&lattice, &rds, testing::plan())
+            .await
+            .unwrap_err();
+        assert_eq!(e.name(), "Input.Invalid");
+        assert!(e.to_string().contains("not promoted"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn tags_that_name_the_input_database_or_no_configuration_leave_the_plan_alone() {
+        let (lattice, rules) = lattice(&[
+            ("lattice-db-access:db-kind", "instance"),
+            ("lattice-db-access:db-identifier", "orders-db"),
+        ]);
+        let rds = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&replica(None)]);
+        let plan = follow_failover(&lattice, &rds, testing::plan())
+            .await
+            .unwrap();
+        assert_eq!(plan, testing::plan());
+        assert_eq!(
+            rules[2].num_calls(),
+            1,
+            "our configuration's tags, and only those"
+        );
+
+        // A first run: no gateway of ours yet, so no configuration is listed.
+        let none = mock!(Lattice::list_resource_gateways)
+            .then_output(|| ListResourceGatewaysOutput::builder().build());
+        let cfgs = mock!(Lattice::list_resource_configurations)
+            .then_output(|| ListResourceConfigurationsOutput::builder().build());
+        let empty = mock_client!(aws_sdk_vpclattice, RuleMode::MatchAny, [&none, &cfgs]);
+        let plan = follow_failover(&empty, &rds, testing::plan())
+            .await
+            .unwrap();
+        assert_eq!(plan, testing::plan());
+        assert_eq!(cfgs.num_calls(), 0);
     }
 }
