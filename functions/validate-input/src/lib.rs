@@ -624,7 +624,8 @@ pub struct Observed {
 /// the truth; the input still names the old primary. Following the input would create a new,
 /// empty database under the old name (or repoint to a dead one) and move clients backwards, so
 /// the plan follows the tags: the promoted database is adopted (and gets the database security
-/// group), the old primary becomes the standby, nothing is created for it.
+/// group), the old primary becomes the standby (unless the input now names another standby, or
+/// none), nothing is created for it.
 ///
 /// Unchanged when there is no configuration yet, or its tags name the input's database, or the
 /// tagged primary is gone (then the input is all there is). A tagged primary that cannot serve
@@ -664,7 +665,14 @@ pub async fn follow_failover(
         return Ok(plan);
     };
     check_takeover(&plan, &primary.identifier, &observed)?;
-    let standby = DbRef::tagged_standby(&cfg.tags);
+    // The unchanged input names the promoted database as the standby: the tags know better (the
+    // old primary). An input that names another standby, or none, is the user's change and the
+    // plan carries it (the configuration's tags take it when the resource-configuration step
+    // rewrites them; re-tagging an otherwise unchanged configuration is not done yet).
+    let standby = match plan.standby.take() {
+        Some(s) if s.is(&primary) => DbRef::tagged_standby(&cfg.tags),
+        from_input => from_input,
+    };
     tracing::info!(
         primary = %primary.identifier,
         input_database = %plan.database.identifier,
@@ -1623,7 +1631,8 @@ mod takeover_tests {
         let (lattice, _rules) = lattice(SWAPPED);
         let rds_rule = replica(None);
         let rds = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&rds_rule]);
-        let plan = follow_failover(&lattice, &rds, testing::plan())
+        // The unchanged input: it still names the replica (promoted since) as the standby.
+        let plan = follow_failover(&lattice, &rds, with_standby("orders-replica"))
             .await
             .unwrap();
         assert_eq!(
@@ -1644,6 +1653,34 @@ mod takeover_tests {
                 identifier: "orders-db".into()
             })
         );
+    }
+
+    fn with_standby(id: &str) -> Plan {
+        let mut plan = testing::plan();
+        plan.standby = Some(DbRef {
+            kind: DbKind::Instance,
+            identifier: id.into(),
+        });
+        plan
+    }
+
+    #[tokio::test]
+    async fn after_a_takeover_a_changed_standby_in_the_input_converges() {
+        let (lattice, _rules) = lattice(SWAPPED);
+        let rds_rule = replica(None);
+        let rds = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&rds_rule]);
+        // A new replica of the promoted database named as the standby: recorded.
+        let plan = follow_failover(&lattice, &rds, with_standby("orders-replica-2"))
+            .await
+            .unwrap();
+        assert_eq!(plan.database.identifier, "orders-replica");
+        assert_eq!(plan.standby, with_standby("orders-replica-2").standby);
+        // No standby any more: none is recorded (not the tags' old one).
+        let plan = follow_failover(&lattice, &rds, testing::plan())
+            .await
+            .unwrap();
+        assert_eq!(plan.database.identifier, "orders-replica");
+        assert_eq!(plan.standby, None);
     }
 
     #[tokio::test]
