@@ -202,23 +202,197 @@ where
     }
 }
 
-/// Remove the allow-all egress rule EC2 adds to every new group, so the
-/// group's egress is only what we add. Already removed counts as removed.
-pub async fn revoke_default_egress(client: &Client, group_id: &str) -> Result<(), StepError> {
-    let all = IpPermission::builder()
-        .ip_protocol("-1")
-        .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
-        .build();
-    match client
-        .revoke_security_group_egress()
-        .group_id(group_id)
-        .ip_permissions(all)
+/// The identity of one rule as EC2 matches it: protocol, ports and one peer
+/// (descriptions aside).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RuleKey {
+    pub protocol: String,
+    pub from: Option<i32>,
+    pub to: Option<i32>,
+    /// `sg-…`, an IPv4/IPv6 CIDR, or `pl-…`.
+    pub peer: String,
+}
+
+/// Each permission split into one permission per peer, with its key; each part is exactly as
+/// described by EC2 (descriptions included), which is what a revoke must name.
+pub fn single_rules(perms: &[IpPermission]) -> Vec<(RuleKey, IpPermission)> {
+    let mut out = Vec::new();
+    for p in perms {
+        let key = |peer: &str| RuleKey {
+            protocol: p.ip_protocol().unwrap_or_default().to_string(),
+            from: p.from_port(),
+            to: p.to_port(),
+            peer: peer.to_string(),
+        };
+        let base = || {
+            IpPermission::builder()
+                .set_ip_protocol(p.ip_protocol().map(str::to_string))
+                .set_from_port(p.from_port())
+                .set_to_port(p.to_port())
+        };
+        for g in p.user_id_group_pairs() {
+            if let Some(id) = g.group_id() {
+                out.push((key(id), base().user_id_group_pairs(g.clone()).build()));
+            }
+        }
+        for r in p.ip_ranges() {
+            if let Some(c) = r.cidr_ip() {
+                out.push((key(c), base().ip_ranges(r.clone()).build()));
+            }
+        }
+        for r in p.ipv6_ranges() {
+            if let Some(c) = r.cidr_ipv6() {
+                out.push((key(c), base().ipv6_ranges(r.clone()).build()));
+            }
+        }
+        for l in p.prefix_list_ids() {
+            if let Some(id) = l.prefix_list_id() {
+                out.push((key(id), base().prefix_list_ids(l.clone()).build()));
+            }
+        }
+    }
+    out
+}
+
+/// What makes a group's rules in one direction exactly `desired` (pure).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct RuleDiff {
+    /// Desired rules the group lacks.
+    pub add: Vec<IpPermission>,
+    /// Rules the group has that nothing desires, exactly as EC2 describes them.
+    pub revoke: Vec<IpPermission>,
+}
+
+pub fn rule_diff(current: &[IpPermission], desired: &[IpPermission]) -> RuleDiff {
+    let have = single_rules(current);
+    let want = single_rules(desired);
+    RuleDiff {
+        add: want
+            .iter()
+            .filter(|(k, _)| !have.iter().any(|(h, _)| h == k))
+            .map(|(_, p)| p.clone())
+            .collect(),
+        revoke: have
+            .iter()
+            .filter(|(k, _)| !want.iter().any(|(w, _)| w == k))
+            .map(|(_, p)| p.clone())
+            .collect(),
+    }
+}
+
+/// `sg-1: revoked ingress tcp 3306 from 10.1.0.0/16`: one line per rule changed, for the
+/// execution output.
+fn describe_changes(group_id: &str, direction: &str, diff: &RuleDiff) -> Vec<String> {
+    let (towards, mut out) = (
+        if direction == "ingress" { "from" } else { "to" },
+        Vec::new(),
+    );
+    for (verb, perms) in [("added", &diff.add), ("revoked", &diff.revoke)] {
+        for (k, _) in single_rules(perms) {
+            let ports = match (k.from, k.to) {
+                (Some(a), Some(b)) if a == b => a.to_string(),
+                (Some(a), Some(b)) => format!("{a}-{b}"),
+                _ => "all".into(),
+            };
+            let protocol = if k.protocol == "-1" {
+                "all"
+            } else {
+                &k.protocol
+            };
+            out.push(format!(
+                "{group_id}: {verb} {direction} {protocol} {ports} {towards} {}",
+                k.peer
+            ));
+        }
+    }
+    out
+}
+
+async fn describe_group(
+    client: &Client,
+    group_id: &str,
+) -> Result<aws_sdk_ec2::types::SecurityGroup, StepError> {
+    client
+        .describe_security_groups()
+        .group_ids(group_id)
         .send()
         .await
-    {
+        .aws("ec2:DescribeSecurityGroups")?
+        .security_groups()
+        .first()
+        .cloned()
+        .ok_or_else(|| StepError::NotFound {
+            operation: "ec2:DescribeSecurityGroups".into(),
+            message: format!("security group {group_id} vanished"),
+        })
+}
+
+/// Make the group's ingress exactly `desired`: missing rules are added first, then rules the
+/// input no longer asks for are revoked (a group we own carries only what we put there).
+pub async fn converge_ingress(
+    client: &Client,
+    group_id: &str,
+    desired: Vec<IpPermission>,
+) -> Result<Vec<String>, StepError> {
+    let group = describe_group(client, group_id).await?;
+    let diff = rule_diff(group.ip_permissions(), &desired);
+    for p in &diff.add {
+        ensure_ingress(client, group_id, p.clone()).await?;
+    }
+    if !diff.revoke.is_empty() {
+        tracing::info!(group_id, rules = ?diff.revoke, "revoking ingress the input no longer asks for");
+        let sent = client
+            .revoke_security_group_ingress()
+            .group_id(group_id)
+            .set_ip_permissions(Some(diff.revoke.clone()))
+            .send()
+            .await;
+        rule_gone(group_id, "ec2:RevokeSecurityGroupIngress", sent)?;
+    }
+    Ok(describe_changes(group_id, "ingress", &diff))
+}
+
+/// Make the group's egress exactly `desired` (EC2's default allow-all egress included: it goes).
+pub async fn converge_egress(
+    client: &Client,
+    group_id: &str,
+    desired: Vec<IpPermission>,
+) -> Result<Vec<String>, StepError> {
+    let group = describe_group(client, group_id).await?;
+    let diff = rule_diff(group.ip_permissions_egress(), &desired);
+    for p in &diff.add {
+        ensure_egress(client, group_id, p.clone()).await?;
+    }
+    if !diff.revoke.is_empty() {
+        tracing::info!(group_id, rules = ?diff.revoke, "revoking egress the input no longer asks for");
+        let sent = client
+            .revoke_security_group_egress()
+            .group_id(group_id)
+            .set_ip_permissions(Some(diff.revoke.clone()))
+            .send()
+            .await;
+        rule_gone(group_id, "ec2:RevokeSecurityGroupEgress", sent)?;
+    }
+    Ok(describe_changes(group_id, "egress", &diff))
+}
+
+/// A revoke whose rule is already gone counts as done.
+fn rule_gone<T, E, R>(
+    group_id: &str,
+    op: &str,
+    sent: Result<T, SdkError<E, R>>,
+) -> Result<(), StepError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match sent {
         Ok(_) => Ok(()),
-        Err(e) if error_code(&e) == Some("InvalidPermission.NotFound") => Ok(()),
-        Err(e) => Err(StepError::from_sdk("ec2:RevokeSecurityGroupEgress", &e)),
+        Err(e) if error_code(&e) == Some("InvalidPermission.NotFound") => {
+            tracing::debug!(group_id, op, "rule already gone");
+            Ok(())
+        }
+        Err(e) => Err(StepError::from_sdk(op, &e)),
     }
 }
 
@@ -320,6 +494,82 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(e.name(), "Aws.AccessDenied");
+    }
+
+    #[test]
+    fn the_diff_adds_what_is_missing_and_revokes_what_nothing_asks_for() {
+        // As EC2 describes a group: several peers in one permission, with descriptions.
+        let current = vec![
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(3306)
+                .to_port(3306)
+                .user_id_group_pairs(
+                    UserIdGroupPair::builder()
+                        .group_id("sg-client")
+                        .description("database clients")
+                        .build(),
+                )
+                .user_id_group_pairs(
+                    UserIdGroupPair::builder()
+                        .group_id("sg-old")
+                        .description("allowed by input")
+                        .build(),
+                )
+                .build(),
+            tcp_cidr(3306, "10.1.0.0/16", "allowed by input"),
+        ];
+        let desired = vec![
+            tcp_group(3306, "sg-client", "other words do not matter"),
+            tcp_cidr(3306, "10.1.0.0/16", "x"),
+            tcp_cidr(3306, "10.2.0.0/16", "allowed by input"),
+        ];
+        let d = rule_diff(&current, &desired);
+        assert_eq!(d.add.len(), 1);
+        assert_eq!(d.add[0].ip_ranges()[0].cidr_ip(), Some("10.2.0.0/16"));
+        assert_eq!(d.revoke.len(), 1);
+        let r = &d.revoke[0];
+        assert_eq!(r.user_id_group_pairs().len(), 1);
+        assert_eq!(r.user_id_group_pairs()[0].group_id(), Some("sg-old"));
+        // Revoked exactly as described: the description is part of the rule moto matches.
+        assert_eq!(
+            r.user_id_group_pairs()[0].description(),
+            Some("allowed by input")
+        );
+        assert_eq!(
+            describe_changes("sg-a", "ingress", &d),
+            vec![
+                "sg-a: added ingress tcp 3306 from 10.2.0.0/16",
+                "sg-a: revoked ingress tcp 3306 from sg-old"
+            ]
+        );
+        assert_eq!(rule_diff(&current, &current), RuleDiff::default());
+    }
+
+    #[test]
+    fn a_port_change_replaces_the_rule_and_the_default_egress_goes() {
+        let default_egress = IpPermission::builder()
+            .ip_protocol("-1")
+            .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+            .build();
+        let current = vec![default_egress, tcp_prefix_list(3306, "pl-1", "lattice")];
+        let d = rule_diff(&current, &[tcp_prefix_list(3307, "pl-1", "lattice")]);
+        assert_eq!(d.add.len(), 1);
+        assert_eq!(d.add[0].from_port(), Some(3307));
+        let revoked: Vec<_> = d
+            .revoke
+            .iter()
+            .map(|p| (p.ip_protocol().unwrap(), p.from_port()))
+            .collect();
+        assert_eq!(revoked, vec![("-1", None), ("tcp", Some(3306))]);
+        assert_eq!(
+            describe_changes("sg-c", "egress", &d),
+            vec![
+                "sg-c: added egress tcp 3307 to pl-1",
+                "sg-c: revoked egress all all to 0.0.0.0/0",
+                "sg-c: revoked egress tcp 3306 to pl-1"
+            ]
+        );
     }
 
     #[test]

@@ -197,6 +197,9 @@ pub struct DbNetworkOut {
     pub db_security_group_id: String,
     /// `None` for an adopted database (it already has one).
     pub db_subnet_group_name: Option<String>,
+    /// What this run changed on existing rules (`<group>: added|revoked <direction> …`).
+    #[serde(default)]
+    pub rule_changes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -230,6 +233,9 @@ pub struct ClientAccessOut {
     /// The client SG per client VPC (egress on the DB port to the Lattice prefix list).
     pub clients: Vec<VpcSecurityGroup>,
     pub prefix_list_id: String,
+    /// What this run changed on existing rules (`<group>: added|revoked <direction> …`).
+    #[serde(default)]
+    pub rule_changes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -237,6 +243,9 @@ pub struct ClientAccessOut {
 pub struct AccessControlsOut {
     /// The SG attached to each client VPC's service-network association.
     pub associations: Vec<VpcSecurityGroup>,
+    /// What this run changed on existing rules (`<group>: added|revoked <direction> …`).
+    #[serde(default)]
+    pub rule_changes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

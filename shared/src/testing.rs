@@ -87,6 +87,7 @@ pub fn ctx_full() -> Ctx {
         gateway_security_group_id: "sg-0a1b2c3d4e5f60001".into(),
         db_security_group_id: "sg-0a1b2c3d4e5f60002".into(),
         db_subnet_group_name: Some("orders-db-subnets".into()),
+        rule_changes: vec![],
     });
     c.database = Some(DatabaseOut {
         kind: DbKind::Instance,
@@ -115,12 +116,14 @@ pub fn ctx_full() -> Ctx {
             security_group_id: "sg-0c1c2c3d4e5f60003".into(),
         }],
         prefix_list_id: "pl-0123456789abcdef0".into(),
+        rule_changes: vec![],
     });
     c.access_controls = Some(AccessControlsOut {
         associations: vec![VpcSecurityGroup {
             vpc_id: "vpc-0c10000000000000b".into(),
             security_group_id: "sg-0c1c2c3d4e5f60004".into(),
         }],
+        rule_changes: vec![],
     });
     c.service_network = Some(ServiceNetworkOut {
         id: "sn-0123456789abcdefg".into(),

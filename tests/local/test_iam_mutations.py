@@ -201,7 +201,7 @@ def existing_cluster(run: Run) -> None:
 
 def drift_repair(run: Run) -> None:
     """A re-run repairs what was changed behind its back: the association's groups, the configuration's
-    port, the access-log destination."""
+    port, the access-log destination, rules added by hand to the database and association groups."""
     out = run.provision()
     lattice, logs = run.stack.client("vpc-lattice"), run.stack.client("logs")
     [assoc] = lattice.list_service_network_vpc_associations()["items"]
@@ -209,6 +209,13 @@ def drift_repair(run: Run) -> None:
                                                    securityGroupIds=[run.ids["appSecurityGroup"]])
     lattice.update_resource_configuration(resourceConfigurationIdentifier=out["resources"]["resourceConfigurationId"],
                                           portRanges=["3307"])
+    # Rules added by hand to groups the deployment owns: the re-run revokes them.
+    ec2 = run.stack.client("ec2")
+    owned = {g["GroupName"]: g["GroupId"] for g in ec2.describe_security_groups(
+        Filters=[{"Name": "group-name", "Values": ["orders-database", "orders-lattice-association"]}])["SecurityGroups"]}
+    for group_id in owned.values():
+        ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 3306, "ToPort": 3306, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
     logs.create_log_group(logGroupName="elsewhere")
     elsewhere = logs.describe_log_groups(logGroupNamePrefix="elsewhere")["logGroups"][0]["arn"].removesuffix(":*")
     [sub] = lattice.list_access_log_subscriptions(resourceIdentifier=out["resources"]["serviceNetworkId"])["items"]
@@ -216,6 +223,10 @@ def drift_repair(run: Run) -> None:
     run.provision()
     assert lattice.get_service_network_vpc_association(
         serviceNetworkVpcAssociationIdentifier=assoc["id"])["securityGroupIds"] != [run.ids["appSecurityGroup"]]
+    for group_id in owned.values():
+        [g] = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
+        opened = [p for p in g["IpPermissions"] if {"CidrIp": "0.0.0.0/0"} in [{"CidrIp": r["CidrIp"]} for r in p.get("IpRanges", [])]]
+        assert not opened, f"{group_id} still admits 0.0.0.0/0: {g['IpPermissions']}"
     run.teardown(skipFinalSnapshot=True)
 
 

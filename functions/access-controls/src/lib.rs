@@ -6,7 +6,7 @@
 //! and the sources the input names, on the DB port.
 
 use aws_sdk_ec2::Client;
-use shared::ec2::{ensure_ingress, ensure_security_group, tcp_cidr, tcp_group};
+use shared::ec2::{converge_ingress, ensure_security_group, tcp_cidr, tcp_group};
 use shared::plan::{AccessControlsOut, VpcSecurityGroup};
 use shared::{Ctx, StepError};
 
@@ -17,6 +17,7 @@ pub async fn handle(client: &Client, ctx: Ctx) -> Result<AccessControlsOut, Step
     let clients = ctx.client_access()?;
     let tags = shared::tags::resource_tags(&plan.tags, &plan.name, COMPONENT);
     let mut associations = Vec::with_capacity(plan.client_vpcs.len());
+    let mut rule_changes = Vec::new();
     for vpc in &plan.client_vpcs {
         let client_sg = clients
             .clients
@@ -37,25 +38,34 @@ pub async fn handle(client: &Client, ctx: Ctx) -> Result<AccessControlsOut, Step
             &plan.name,
         )
         .await?;
+        // Exactly the client group and the sources the input names now: a source removed from
+        // the input loses its rule (access revoked), one added gains it.
         let port = plan.port;
-        ensure_ingress(
-            client,
-            &sg,
-            tcp_group(port, &client_sg.security_group_id, "database clients"),
-        )
-        .await?;
-        for source in &vpc.allowed_security_group_ids {
-            ensure_ingress(client, &sg, tcp_group(port, source, "allowed by input")).await?;
-        }
-        for cidr in &vpc.allowed_cidrs {
-            ensure_ingress(client, &sg, tcp_cidr(port, cidr, "allowed by input")).await?;
-        }
+        let mut desired = vec![tcp_group(
+            port,
+            &client_sg.security_group_id,
+            "database clients",
+        )];
+        desired.extend(
+            vpc.allowed_security_group_ids
+                .iter()
+                .map(|source| tcp_group(port, source, "allowed by input")),
+        );
+        desired.extend(
+            vpc.allowed_cidrs
+                .iter()
+                .map(|cidr| tcp_cidr(port, cidr, "allowed by input")),
+        );
+        rule_changes.extend(converge_ingress(client, &sg, desired).await?);
         associations.push(VpcSecurityGroup {
             vpc_id: vpc.vpc_id.clone(),
             security_group_id: sg,
         });
     }
-    Ok(AccessControlsOut { associations })
+    Ok(AccessControlsOut {
+        associations,
+        rule_changes,
+    })
 }
 
 #[cfg(test)]
@@ -68,12 +78,91 @@ mod tests {
     use shared::testing;
     use std::sync::{Arc, Mutex};
 
+    /// DescribeSecurityGroups by id: the association group with `ingress` (as EC2 describes it).
+    fn group_with_ingress(
+        ingress: Vec<aws_sdk_ec2::types::IpPermission>,
+    ) -> aws_smithy_mocks::Rule {
+        mock!(Client::describe_security_groups)
+            .match_requests(|r| r.filters().is_empty() && r.group_ids().len() == 1)
+            .then_compute_output(move |r| {
+                DescribeSecurityGroupsOutput::builder()
+                    .security_groups(
+                        aws_sdk_ec2::types::SecurityGroup::builder()
+                            .group_id(&r.group_ids()[0])
+                            .set_ip_permissions(Some(ingress.clone()))
+                            .build(),
+                    )
+                    .build()
+            })
+    }
+
+    #[tokio::test]
+    async fn a_source_removed_from_the_input_loses_its_rule_and_nothing_else_changes() {
+        use shared::ec2::{tcp_cidr, tcp_group};
+        let mut ctx = testing::ctx_full();
+        ctx.access_controls = None;
+        let vpc = &mut ctx.plan.as_mut().unwrap().client_vpcs[0];
+        vpc.allowed_cidrs.clear();
+        let existing = mock!(Client::describe_security_groups)
+            .match_requests(|r| !r.filters().is_empty())
+            .then_output(|| {
+                DescribeSecurityGroupsOutput::builder()
+                    .security_groups(
+                        aws_sdk_ec2::types::SecurityGroup::builder()
+                            .group_id("sg-0c1c2c3d4e5f60004")
+                            .tags(
+                                aws_sdk_ec2::types::Tag::builder()
+                                    .key(shared::tags::DEPLOYMENT)
+                                    .value("orders")
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build()
+            });
+        // What the last run left: the client group, the named group and the CIDR now removed.
+        let by_id = group_with_ingress(vec![
+            tcp_group(3306, "sg-0c1c2c3d4e5f60003", "database clients"),
+            tcp_group(3306, "sg-0abc0000000000001", "allowed by input"),
+            tcp_cidr(3306, "10.1.0.0/16", "allowed by input"),
+        ]);
+        let revoke = mock!(Client::revoke_security_group_ingress)
+            .match_requests(|r| {
+                let [p] = r.ip_permissions() else {
+                    return false;
+                };
+                r.group_id() == Some("sg-0c1c2c3d4e5f60004")
+                    && p.ip_ranges().len() == 1
+                    && p.ip_ranges()[0].cidr_ip() == Some("10.1.0.0/16")
+                    && p.ip_ranges()[0].description() == Some("allowed by input")
+                    && p.user_id_group_pairs().is_empty()
+            })
+            .then_output(|| {
+                aws_sdk_ec2::operation::revoke_security_group_ingress::RevokeSecurityGroupIngressOutput::builder()
+                    .r#return(true)
+                    .build()
+            });
+        let client = mock_client!(
+            aws_sdk_ec2,
+            RuleMode::MatchAny,
+            [&existing, &by_id, &revoke]
+        );
+        let out = handle(&client, ctx).await.unwrap();
+        assert_eq!(revoke.num_calls(), 1);
+        assert_eq!(
+            out.rule_changes,
+            vec!["sg-0c1c2c3d4e5f60004: revoked ingress tcp 3306 from 10.1.0.0/16"]
+        );
+    }
+
     #[tokio::test]
     async fn association_group_admits_exactly_the_client_group_and_the_named_sources() {
         let mut ctx = testing::ctx_full();
         ctx.access_controls = None;
         let none = mock!(Client::describe_security_groups)
+            .match_requests(|r| !r.filters().is_empty())
             .then_output(|| DescribeSecurityGroupsOutput::builder().build());
+        let by_id = group_with_ingress(vec![]);
         let create = mock!(Client::create_security_group)
             .match_requests(|r| {
                 r.vpc_id() == Some("vpc-0c10000000000000b")
@@ -109,7 +198,11 @@ mod tests {
                     .r#return(true)
                     .build()
             });
-        let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&none, &create, &ingress]);
+        let client = mock_client!(
+            aws_sdk_ec2,
+            RuleMode::MatchAny,
+            [&none, &by_id, &create, &ingress]
+        );
         let out = handle(&client, ctx).await.unwrap();
         assert_eq!(
             out.associations[0].security_group_id,

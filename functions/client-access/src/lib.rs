@@ -5,7 +5,7 @@
 
 use aws_sdk_ec2::types::Filter;
 use aws_sdk_ec2::Client;
-use shared::ec2::{ensure_egress, ensure_security_group, revoke_default_egress, tcp_prefix_list};
+use shared::ec2::{converge_egress, ensure_security_group, tcp_prefix_list};
 use shared::plan::{ClientAccessOut, VpcSecurityGroup};
 use shared::{Ctx, SdkResultExt, StepError};
 
@@ -16,6 +16,7 @@ pub async fn handle(client: &Client, ctx: Ctx) -> Result<ClientAccessOut, StepEr
     let prefix_list_id = lattice_prefix_list(client, &plan.region).await?;
     let tags = shared::tags::resource_tags(&plan.tags, &plan.name, COMPONENT);
     let mut clients = Vec::with_capacity(plan.client_vpcs.len());
+    let mut rule_changes = Vec::new();
     for vpc in &plan.client_vpcs {
         let sg = ensure_security_group(
             client,
@@ -26,14 +27,20 @@ pub async fn handle(client: &Client, ctx: Ctx) -> Result<ClientAccessOut, StepEr
             &plan.name,
         )
         .await?;
-        // Egress only where the database is reachable: the Lattice link-local range.
-        revoke_default_egress(client, &sg).await?;
-        ensure_egress(
-            client,
-            &sg,
-            tcp_prefix_list(plan.port, &prefix_list_id, "database through VPC Lattice"),
-        )
-        .await?;
+        // Egress only where the database is reachable: the Lattice link-local range (EC2's
+        // default allow-all egress and a rule for a former port go).
+        rule_changes.extend(
+            converge_egress(
+                client,
+                &sg,
+                vec![tcp_prefix_list(
+                    plan.port,
+                    &prefix_list_id,
+                    "database through VPC Lattice",
+                )],
+            )
+            .await?,
+        );
         clients.push(VpcSecurityGroup {
             vpc_id: vpc.vpc_id.clone(),
             security_group_id: sg,
@@ -42,6 +49,7 @@ pub async fn handle(client: &Client, ctx: Ctx) -> Result<ClientAccessOut, StepEr
     Ok(ClientAccessOut {
         clients,
         prefix_list_id,
+        rule_changes,
     })
 }
 
@@ -95,13 +103,40 @@ mod tests {
             .build()
     }
 
+    /// DescribeSecurityGroups by id: the new group as EC2 makes it, with the default egress.
+    fn by_id() -> aws_smithy_mocks::Rule {
+        mock!(Client::describe_security_groups)
+            .match_requests(|r| r.filters().is_empty() && r.group_ids().len() == 1)
+            .then_compute_output(|r| {
+                DescribeSecurityGroupsOutput::builder()
+                    .security_groups(
+                        aws_sdk_ec2::types::SecurityGroup::builder()
+                            .group_id(&r.group_ids()[0])
+                            .ip_permissions_egress(
+                                aws_sdk_ec2::types::IpPermission::builder()
+                                    .ip_protocol("-1")
+                                    .ip_ranges(
+                                        aws_sdk_ec2::types::IpRange::builder()
+                                            .cidr_ip("0.0.0.0/0")
+                                            .build(),
+                                    )
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build()
+            })
+    }
+
     #[tokio::test]
     async fn client_group_egress_goes_only_to_the_lattice_prefix_list_on_the_db_port() {
         let pl = mock!(Client::describe_managed_prefix_lists)
             .match_requests(|r| r.filters()[0].values() == ["com.amazonaws.us-east-1.vpc-lattice"])
             .then_output(prefix_lists);
         let none = mock!(Client::describe_security_groups)
+            .match_requests(|r| !r.filters().is_empty())
             .then_output(|| DescribeSecurityGroupsOutput::builder().build());
+        let by_id = by_id();
         let create = mock!(Client::create_security_group)
             .match_requests(|r| {
                 r.vpc_id() == Some("vpc-0c10000000000000b")
@@ -139,7 +174,7 @@ mod tests {
         let client = mock_client!(
             aws_sdk_ec2,
             RuleMode::MatchAny,
-            [&pl, &none, &create, &revoke, &egress]
+            [&pl, &none, &by_id, &create, &revoke, &egress]
         );
         let out = handle(&client, testing::ctx()).await.unwrap();
         assert_eq!(out.prefix_list_id, "pl-0123456789abcdef0");
@@ -159,21 +194,24 @@ mod tests {
     #[tokio::test]
     async fn a_rerun_converges_when_the_group_and_rules_exist() {
         let pl = mock!(Client::describe_managed_prefix_lists).then_output(prefix_lists);
-        let existing = mock!(Client::describe_security_groups).then_output(|| {
-            DescribeSecurityGroupsOutput::builder()
-                .security_groups(
-                    aws_sdk_ec2::types::SecurityGroup::builder()
-                        .group_id("sg-0c1c2c3d4e5f60003")
-                        .tags(
-                            aws_sdk_ec2::types::Tag::builder()
-                                .key(shared::tags::DEPLOYMENT)
-                                .value("orders")
-                                .build(),
-                        )
-                        .build(),
-                )
-                .build()
-        });
+        let by_id = by_id();
+        let existing = mock!(Client::describe_security_groups)
+            .match_requests(|r| !r.filters().is_empty())
+            .then_output(|| {
+                DescribeSecurityGroupsOutput::builder()
+                    .security_groups(
+                        aws_sdk_ec2::types::SecurityGroup::builder()
+                            .group_id("sg-0c1c2c3d4e5f60003")
+                            .tags(
+                                aws_sdk_ec2::types::Tag::builder()
+                                    .key(shared::tags::DEPLOYMENT)
+                                    .value("orders")
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build()
+            });
         let create = mock!(Client::create_security_group)
             .then_output(|| CreateSecurityGroupOutput::builder().build());
         let revoke = mock!(Client::revoke_security_group_egress)
@@ -183,7 +221,7 @@ mod tests {
         let client = mock_client!(
             aws_sdk_ec2,
             RuleMode::MatchAny,
-            [&pl, &existing, &create, &revoke, &egress]
+            [&pl, &existing, &by_id, &create, &revoke, &egress]
         );
         let out = handle(&client, testing::ctx()).await.unwrap();
         assert_eq!(out.clients[0].security_group_id, "sg-0c1c2c3d4e5f60003");

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use aws_sdk_ec2::Client as Ec2;
 use aws_sdk_rds::types::{DbSubnetGroup, Tag};
 use aws_sdk_rds::Client as Rds;
-use shared::ec2::{ensure_egress, ensure_ingress, revoke_default_egress, tcp_group};
+use shared::ec2::{converge_egress, converge_ingress, tcp_group};
 use shared::error::error_code;
 use shared::plan::{DbNetworkOut, Plan};
 use shared::rds::describe_subnet_group;
@@ -40,25 +40,26 @@ pub async fn handle(ec2: &Ec2, rds: &Rds, ctx: Ctx) -> Result<DbNetworkOut, Step
     .await?;
 
     // The database sees connections from the gateway's ENIs, so the gateway SG
-    // is the only source it admits.
-    ensure_ingress(
+    // is the only source it admits; the gateway may reach the database and
+    // nothing else (EC2's default egress goes, and so does any other rule).
+    let mut rule_changes = converge_ingress(
         ec2,
         &db_sg,
-        tcp_group(
+        vec![tcp_group(
             plan.port,
             &gateway_sg,
             "from the VPC Lattice resource gateway",
-        ),
+        )],
     )
     .await?;
-    // The gateway may reach the database and nothing else.
-    revoke_default_egress(ec2, &gateway_sg).await?;
-    ensure_egress(
-        ec2,
-        &gateway_sg,
-        tcp_group(plan.port, &db_sg, "to the database"),
-    )
-    .await?;
+    rule_changes.extend(
+        converge_egress(
+            ec2,
+            &gateway_sg,
+            vec![tcp_group(plan.port, &db_sg, "to the database")],
+        )
+        .await?,
+    );
 
     // An adopted database already has its subnet group.
     let db_subnet_group_name = if plan.database.create {
@@ -78,6 +79,7 @@ pub async fn handle(ec2: &Ec2, rds: &Rds, ctx: Ctx) -> Result<DbNetworkOut, Step
         gateway_security_group_id: gateway_sg,
         db_security_group_id: db_sg,
         db_subnet_group_name,
+        rule_changes,
     })
 }
 
@@ -267,6 +269,32 @@ mod tests {
             })
     }
 
+    /// DescribeSecurityGroups by id, as EC2 shows the groups before this run's rules: the
+    /// gateway group with EC2's default allow-all egress, the database group without ingress.
+    fn by_id() -> Rule {
+        mock!(Ec2::describe_security_groups)
+            .match_requests(|r| r.filters().is_empty() && r.group_ids().len() == 1)
+            .then_compute_output(|r| {
+                let id = r.group_ids()[0].clone();
+                let mut g = SecurityGroup::builder().group_id(&id).vpc_id(VPC);
+                if id == GW_SG {
+                    g = g.ip_permissions_egress(
+                        IpPermission::builder()
+                            .ip_protocol("-1")
+                            .ip_ranges(
+                                aws_sdk_ec2::types::IpRange::builder()
+                                    .cidr_ip("0.0.0.0/0")
+                                    .build(),
+                            )
+                            .build(),
+                    );
+                }
+                DescribeSecurityGroupsOutput::builder()
+                    .security_groups(g.build())
+                    .build()
+            })
+    }
+
     fn create_sg(group_name: &'static str, id: &'static str) -> Rule {
         mock!(Ec2::create_security_group)
             .match_requests(move |r| {
@@ -425,6 +453,7 @@ mod tests {
         let ec2_rules = [
             describe_sg("orders-resource-gateway", None),
             describe_sg("orders-database", None),
+            by_id(),
             create_sg("orders-resource-gateway", GW_SG),
             create_sg("orders-database", DB_SG),
             ingress_ok(3306),
@@ -442,9 +471,14 @@ mod tests {
                 gateway_security_group_id: GW_SG.into(),
                 db_security_group_id: DB_SG.into(),
                 db_subnet_group_name: Some("orders-db-subnets".into()),
+                rule_changes: vec![
+                    format!("{DB_SG}: added ingress tcp 3306 from {GW_SG}"),
+                    format!("{GW_SG}: added egress tcp 3306 to {DB_SG}"),
+                    format!("{GW_SG}: revoked egress all all to 0.0.0.0/0"),
+                ],
             }
         );
-        let [_, _, create_gw, create_db, ingress, revoke, egress] = &ec2_rules;
+        let [_, _, _, create_gw, create_db, ingress, revoke, egress] = &ec2_rules;
         for (what, rule) in [
             ("create gateway SG", create_gw),
             ("create DB SG", create_db),
@@ -466,6 +500,7 @@ mod tests {
         let ec2_rules = [
             describe_sg("orders-resource-gateway", Some((GW_SG, "orders"))),
             describe_sg("orders-database", Some((DB_SG, "orders"))),
+            by_id(),
             ingress_ok(5432),
             revoke_ok(),
             egress_ok(5432),
@@ -473,7 +508,7 @@ mod tests {
         let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &ec2_rules);
         let rds = mock_client!(aws_sdk_rds, RuleMode::MatchAny, no_rules());
         handle(&ec2, &rds, ctx).await.unwrap();
-        assert_eq!((ec2_rules[2].num_calls(), ec2_rules[4].num_calls()), (1, 1));
+        assert_eq!((ec2_rules[3].num_calls(), ec2_rules[5].num_calls()), (1, 1));
     }
 
     #[tokio::test]
@@ -501,6 +536,7 @@ mod tests {
         let ec2_rules = [
             describe_sg("orders-resource-gateway", Some((GW_SG, "orders"))),
             describe_sg("orders-database", Some((DB_SG, "orders"))),
+            by_id(),
         ];
         let ec2 = mock_client!(
             aws_sdk_ec2,
@@ -541,6 +577,7 @@ mod tests {
         let ec2_rules = [
             describe_sg("orders-resource-gateway", Some((GW_SG, "orders"))),
             describe_sg("orders-database", Some((DB_SG, "orders"))),
+            by_id(),
             ingress_ok(3306),
             revoke_ok(),
             egress_ok(3306),
@@ -553,10 +590,11 @@ mod tests {
         assert_eq!(out.db_security_group_id, DB_SG);
     }
 
-    fn adopted_sgs() -> [Rule; 5] {
+    fn adopted_sgs() -> [Rule; 6] {
         [
             describe_sg("orders-resource-gateway", Some((GW_SG, "orders"))),
             describe_sg("orders-database", Some((DB_SG, "orders"))),
+            by_id(),
             ingress_ok(3306),
             revoke_ok(),
             egress_ok(3306),
@@ -651,6 +689,7 @@ mod tests {
         let ec2_rules = [
             describe_sg("orders-resource-gateway", Some((GW_SG, "orders"))),
             describe_sg("orders-database", Some((DB_SG, "orders"))),
+            by_id(),
         ];
         let ec2 = mock_client!(
             aws_sdk_ec2,
