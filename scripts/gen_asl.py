@@ -329,7 +329,26 @@ flow["JoinBuilds"] = {
 flow["CreateResourceConfiguration"] = task("ResourceConfigurationFunctionArn", "CheckResourceConfiguration", comment="Step 5: resource configuration per mode (dns: SINGLE + dnsResource on the endpoint; arn: ARN type; ip: SINGLE + ipResource).")
 loop(flow, "ResourceConfiguration", "resource-configuration", "resourceConfigurationPoll", "CreateResourceAssociation", "resource configuration")
 flow["CreateResourceAssociation"] = task("ResourceAssociationFunctionArn", "CheckResourceAssociation", comment="Step 6: associate the resource configuration with the service network.")
-loop(flow, "ResourceAssociation", "resource-association", "resourceAssociationPoll", "ConnectionDetails", "service-network resource association")
+loop(flow, "ResourceAssociation", "resource-association", "resourceAssociationPoll", "PruneRemoved", "service-network resource association")
+prune_states = {}
+prune_first = converge(prune_states, "Prune", "Lattice", "TeardownLatticeFunctionArn", "teardownLattice",
+                       "VPC associations of client VPCs the input dropped; resource configurations other than the one clients now use, after their associations",
+                       "LATTICE", "PruneNetwork")
+prune_states["PruneNetwork"] = {"Type": "Pass", "Next": converge(
+    prune_states, "Prune", "Network", "TeardownNetworkFunctionArn", "teardownNetwork",
+    "the client and association security groups of client VPCs the input dropped, once their associations are gone",
+    "LATTICE", "PruneDone")}
+prune_states["PruneDone"] = {"Type": "Succeed"}
+flow["PruneRemoved"] = {
+    "Type": "Parallel",
+    "Comment": "Converge by removal, once clients have what this run made: the teardown Lambdas delete only what the deployment has and the input no longer asks for (prune), nothing else.",
+    "Parameters": {"request": {"name.$": "$.plan.name"},
+                   "prune": {"clientVpcs.$": "$.plan.clientVpcs", "resourceConfigurationId.$": "$.resourceConfiguration.id"}},
+    "Branches": [{"StartAt": prune_first, "States": prune_states}],
+    "ResultSelector": {"lattice.$": "$[0].teardownLattice.removed", "securityGroups.$": "$[0].teardownNetwork.removed"},
+    "ResultPath": "$.removed",
+    "Next": "ConnectionDetails",
+}
 flow["ConnectionDetails"] = {
     "Type": "Pass",
     "Comment": "The execution output: what clients connect to, and every resource this deployment uses.",
@@ -357,6 +376,12 @@ flow["ConnectionDetails"] = {
             "accessLogSubscriptionId.$": "$.monitoring.accessLogSubscriptionId",
             "dashboardName.$": "$.monitoring.dashboardName",
             "alarmNames.$": "$.monitoring.alarmNames",
+        },
+        "changes": {
+            "removed.$": "$.removed",
+            "securityGroupRules": {"databaseNetwork.$": "$.dbNetwork.ruleChanges",
+                                   "clientAccess.$": "$.clientAccess.ruleChanges",
+                                   "accessControls.$": "$.accessControls.ruleChanges"},
         },
     },
     "End": True,

@@ -470,9 +470,10 @@ class StateMachineBudgetTests(unittest.TestCase):
         # The rollback alone is the teardown machine's worst path.
         teardown = self.definitions["teardown.asl.json"]
         self.assertEqual(rollback_waits, self.longest(teardown["States"], teardown["StartAt"])[0])
-        # With these policies: database (RDS) + configuration + association, then the rollback's
-        # database and security groups (issue 10 counted 276 min; 240 were allowed).
-        self.assertEqual(waits, 5610 + 1782 + 1782 + 5610 + 1782)
+        # With these policies: database (RDS) + configuration + association + the prune's two loops
+        # (Lattice, then security groups), then the rollback's database and security groups (issue
+        # 10 counted 276 min; 240 were allowed).
+        self.assertEqual(waits, 5610 + 1782 + 1782 + 1782 + 1782 + 5610 + 1782)
         self.assertGreater(self.definitions["provision.asl.json"]["TimeoutSeconds"], 276 * 60)
 
 

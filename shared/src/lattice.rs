@@ -108,15 +108,18 @@ pub struct FoundConfiguration {
     pub tags: HashMap<String, String>,
 }
 
-/// The configuration named `<deployment>-rcfg` on the gateway `gateway_id`, if it carries
-/// `deployment`'s tag. Only its tags are read, never those of other configurations; children and
-/// groups are managed by their parent, AWS-managed ones are not ours.
-pub async fn deployment_configuration(
+/// The configurations named like the deployment's (`<deployment>-rcfg`, or `-rcfg-2` for a
+/// replacement of the other type, see [`Names::resource_configuration_names`]) on the gateway
+/// `gateway_id` that carry `deployment`'s tag, in the order of those names: two only while a
+/// replacement is under way. Only their tags are read, never those of other configurations;
+/// children and groups are managed by their parent, AWS-managed ones are not ours.
+pub async fn deployment_configurations(
     client: &Client,
     gateway_id: &str,
     deployment: &str,
-) -> Result<Option<FoundConfiguration>, StepError> {
-    let name = Names::for_deployment(deployment).resource_configuration;
+) -> Result<Vec<FoundConfiguration>, StepError> {
+    let names = Names::for_deployment(deployment).resource_configuration_names();
+    let mut found: Vec<(usize, FoundConfiguration)> = Vec::new();
     let mut items = client
         .list_resource_configurations()
         .resource_gateway_identifier(gateway_id)
@@ -127,7 +130,7 @@ pub async fn deployment_configuration(
         let item = match item {
             Ok(item) => item,
             // The gateway was deleted between the two lists.
-            Err(e) if error_code(&e) == Some("ResourceNotFoundException") => return Ok(None),
+            Err(e) if error_code(&e) == Some("ResourceNotFoundException") => return Ok(vec![]),
             Err(e) => {
                 return Err(StepError::from_sdk(
                     "vpc-lattice:ListResourceConfigurations",
@@ -135,12 +138,13 @@ pub async fn deployment_configuration(
                 ))
             }
         };
-        if item.name() != Some(name.as_str())
-            || matches!(
-                item.r#type(),
-                Some(ResourceConfigurationType::Child | ResourceConfigurationType::Group)
-            )
-            || item.amazon_managed() == Some(true)
+        let Some(rank) = names.iter().position(|n| item.name() == Some(n.as_str())) else {
+            continue;
+        };
+        if matches!(
+            item.r#type(),
+            Some(ResourceConfigurationType::Child | ResourceConfigurationType::Group)
+        ) || item.amazon_managed() == Some(true)
         {
             continue;
         }
@@ -159,14 +163,18 @@ pub async fn deployment_configuration(
             Err(e) => return Err(StepError::from_sdk("vpc-lattice:ListTagsForResource", &e)),
         };
         if tags.get(tags::DEPLOYMENT).map(String::as_str) == Some(deployment) {
-            return Ok(Some(FoundConfiguration {
-                id: id.to_string(),
-                arn: arn.to_string(),
-                tags,
-            }));
+            found.push((
+                rank,
+                FoundConfiguration {
+                    id: id.to_string(),
+                    arn: arn.to_string(),
+                    tags,
+                },
+            ));
         }
     }
-    Ok(None)
+    found.sort_by_key(|(rank, _)| *rank);
+    Ok(found.into_iter().map(|(_, c)| c).collect())
 }
 
 #[cfg(test)]

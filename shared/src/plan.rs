@@ -42,6 +42,16 @@ impl Names {
         Some(name)
     }
 
+    /// The names a deployment's resource configuration may have: its type (SINGLE or ARN)
+    /// cannot be updated, so a `mode` change that needs the other type creates the replacement
+    /// under the name not in use, and the old one is removed once clients have the new one.
+    pub fn resource_configuration_names(&self) -> [String; 2] {
+        [
+            self.resource_configuration.clone(),
+            format!("{}-2", self.resource_configuration),
+        ]
+    }
+
     pub fn for_deployment(name: &str) -> Self {
         Self {
             service_network: format!("{name}-sn"),

@@ -41,6 +41,34 @@ pub struct TeardownInput {
     /// This Lambda's previous output in the polling loop (`null` at first).
     #[serde(default)]
     pub previous: Option<Previous>,
+    /// Set by the provisioning workflow only (never from a teardown request): delete just what
+    /// the deployment has and its input no longer asks for.
+    #[serde(default)]
+    pub prune: Option<Prune>,
+}
+
+/// What a provisioning run keeps; of the deployment's resources, the prune deletes the VPC
+/// associations and client-side security groups of client VPCs not listed, and resource
+/// configurations (with their associations) other than the one clients now use. Nothing else.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Prune {
+    /// The plan's client VPCs (only `vpcId` is read).
+    pub client_vpcs: Vec<KeptVpc>,
+    /// The configuration this run made or adopted.
+    pub resource_configuration_id: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct KeptVpc {
+    pub vpc_id: String,
+}
+
+impl Prune {
+    pub fn keeps_vpc(&self, vpc_id: &str) -> bool {
+        self.client_vpcs.iter().any(|v| v.vpc_id == vpc_id)
+    }
 }
 
 /// The parts of the previous output a call reads; other fields are ignored.
@@ -276,6 +304,7 @@ pub fn teardown_input(state: &Value, section: &str) -> Result<TeardownInput, Ste
             skip_final_snapshot: r.skip_final_snapshot.unwrap_or(false),
             only_execution: r.only_execution,
             previous: None,
+            prune: None,
         }
     } else if request.contains_key("deployment") {
         let r: OutputRequest = crate::input::parse(Value::Object(request.clone()))?;
@@ -285,12 +314,20 @@ pub fn teardown_input(state: &Value, section: &str) -> Result<TeardownInput, Ste
             skip_final_snapshot: r.skip_final_snapshot.unwrap_or(false),
             only_execution: r.only_execution,
             previous: None,
+            prune: None,
         }
     } else {
         return Err(StepError::invalid(
             "name",
             "missing: give the deployment name as {\"name\": \"<deployment>\"}, or pass the provisioning workflow's output",
         ));
+    };
+    // Beside the request, where only the provisioning workflow puts it.
+    input.prune = match state.get("prune") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(Prune::deserialize(v).map_err(|e| {
+            StepError::internal(format!("`prune` in the state is not a prune request: {e}"))
+        })?),
     };
     input.previous = match state.get(section) {
         None | Some(Value::Null) => None,
@@ -320,9 +357,30 @@ where
 {
     crate::runtime::invoke(function, payload, request_id, |state: Value| async move {
         let input = teardown_input(&state, section)?;
+        let earlier: Vec<String> = state
+            .get(section)
+            .and_then(|p| p.get("removed"))
+            .and_then(|r| serde_json::from_value(r.clone()).ok())
+            .unwrap_or_default();
         let out = handler(input).await?;
-        let out = serde_json::to_value(out)
+        let mut out = serde_json::to_value(out)
             .map_err(|e| StepError::internal(format!("serializing {section}: {e}")))?;
+        // `removed`: every delete started over the loop's calls (`deleted` is this call's), so
+        // the last call's output says what the whole loop removed.
+        if let Some(o) = out.as_object_mut() {
+            let mut removed = earlier;
+            for id in o
+                .get("deleted")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(id) = id.as_str().filter(|id| !removed.iter().any(|r| r == id)) {
+                    removed.push(id.to_string());
+                }
+            }
+            o.insert("removed".into(), Value::from(removed));
+        }
         let mut state: Map<String, Value> = match state {
             Value::Object(m) => m,
             // teardown_input has already refused anything else.
@@ -495,7 +553,24 @@ mod tests {
                 skip_final_snapshot: true,
                 only_execution: Some("run-1".into()),
                 previous: None,
+                prune: None,
             }
+        );
+        // A prune comes only from beside the request (the provisioning workflow puts it there);
+        // in a hand-written request it is an unknown field.
+        let state = json!({"request": {"name": "orders"},
+                           "prune": {"clientVpcs": [{"vpcId": "vpc-1", "allowedCidrs": []}],
+                                     "resourceConfigurationId": "rcfg-1"}});
+        let i = teardown_input(&state, "teardownLattice").unwrap();
+        let k = i.prune.unwrap();
+        assert!(k.keeps_vpc("vpc-1") && !k.keeps_vpc("vpc-2"));
+        assert_eq!(k.resource_configuration_id, "rcfg-1");
+        let state = json!({"request": {"name": "orders", "prune": {}}});
+        assert_eq!(
+            teardown_input(&state, "teardownLattice")
+                .unwrap_err()
+                .name(),
+            "Input.Invalid"
         );
         // Absent and null options are off.
         let state = json!({"request": {"name": "orders", "onlyExecution": null}});
@@ -615,7 +690,8 @@ mod tests {
             "request": {"name": "orders", "onlyExecution": "run-1"},
             "error": {"Error": "Resource.Failed", "Cause": "boom"},
             "teardownLattice": {"state": "READY", "attempt": 2},
-            "teardownNetwork": {"state": "PENDING", "attempt": 1, "waiting": ["old"]}
+            "teardownNetwork": {"state": "PENDING", "attempt": 1, "waiting": ["old"],
+                                "removed": ["sg-earlier", "sg-of-orders"]}
         });
         let out = invoke_teardown(
             "t",
@@ -634,6 +710,11 @@ mod tests {
         assert_eq!(out["teardownNetwork"]["attempt"], 2);
         assert_eq!(out["teardownNetwork"]["state"], "READY");
         assert_eq!(out["teardownNetwork"]["deleted"], json!(["sg-of-orders"]));
+        // What the whole loop removed: the earlier calls' and this one's, each once.
+        assert_eq!(
+            out["teardownNetwork"]["removed"],
+            json!(["sg-earlier", "sg-of-orders"])
+        );
         for kept in ["request", "error", "teardownLattice"] {
             assert_eq!(out[kept], state[kept], "{kept}");
         }

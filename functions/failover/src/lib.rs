@@ -530,22 +530,22 @@ async fn find_configurations(
 ) -> Result<Vec<Candidate>, StepError> {
     let mut found = vec![];
     for (gateway_id, deployment) in shared::lattice::gateways_named_like_ours(lattice).await? {
-        let Some(cfg) =
-            shared::lattice::deployment_configuration(lattice, &gateway_id, &deployment).await?
-        else {
-            continue;
-        };
-        let identity = Identity::from_tags(&cfg.tags);
-        let wanted = match scope {
-            Scope::All => true,
-            Scope::Database(db) => identity.fronts(db),
-        };
-        if wanted {
-            found.push(Candidate {
-                id: cfg.id,
-                arn: cfg.arn,
-                identity,
-            });
+        // Two only while a replacement of another type is under way: both follow the database.
+        for cfg in
+            shared::lattice::deployment_configurations(lattice, &gateway_id, &deployment).await?
+        {
+            let identity = Identity::from_tags(&cfg.tags);
+            let wanted = match scope {
+                Scope::All => true,
+                Scope::Database(db) => identity.fronts(db),
+            };
+            if wanted {
+                found.push(Candidate {
+                    id: cfg.id,
+                    arn: cfg.arn,
+                    identity,
+                });
+            }
         }
     }
     Ok(found)

@@ -36,11 +36,29 @@ pub async fn handle(client: &Client, ctx: Ctx) -> Result<IdArn, StepError> {
     let plan = ctx.plan()?;
     let gateway = ctx.gateway()?;
     let want = desired(plan, ctx.database_poll()?).await?;
-    let name = &plan.names.resource_configuration;
-
-    if let Some(found) = find(client, &gateway.id, name).await? {
-        return adopt(client, plan, &want, found).await;
+    let names = plan.names.resource_configuration_names();
+    let existing = find(client, &gateway.id, &names).await?;
+    let name = match choose(&names, &existing, &want.kind) {
+        Choice::Adopt(found) => return adopt(client, plan, &want, *found).await,
+        Choice::Busy(message) => {
+            return Err(StepError::Conflict {
+                operation: "vpc-lattice:CreateResourceConfiguration".into(),
+                message,
+            })
+        }
+        Choice::Create(name) => name,
+    };
+    if let Some(old) = existing.first() {
+        tracing::info!(
+            old_resource_configuration_id = old.id().unwrap_or_default(),
+            old_type = ?old.r#type(),
+            new_name = %name,
+            mode = plan.mode.as_str(),
+            "the configuration's type cannot be updated: creating its replacement; clients get a \
+             new DNS name, and the old configuration is removed once the new one is associated"
+        );
     }
+    let name = &name;
 
     let ports = want.port_ranges.clone().unwrap_or_default();
     let params = format!("{}|{}|{}", gateway.id, want.summary, ports.join(","));
@@ -85,7 +103,8 @@ pub async fn handle(client: &Client, ctx: Ctx) -> Result<IdArn, StepError> {
             let err = StepError::from_sdk("vpc-lattice:CreateResourceConfiguration", &e);
             // Lost a race with a concurrent attempt (the name is taken): adopt what it made.
             if err.name() == shared::error::names::RESOURCE_CONFLICT {
-                if let Some(found) = find(client, &gateway.id, name).await? {
+                let named = find(client, &gateway.id, std::slice::from_ref(name)).await?;
+                if let Some(found) = named.into_iter().next() {
                     return adopt(client, plan, &want, found).await;
                 }
             }
@@ -230,7 +249,7 @@ async fn adopt(
     shared::lattice::adopt(
         client,
         "resource configuration",
-        &plan.names.resource_configuration,
+        found.name().unwrap_or_default(),
         arn,
         &plan.name,
     )
@@ -335,12 +354,50 @@ fn same_definition(
     }
 }
 
-/// The configuration named `name` on the gateway, if any (no name filter: page through).
+/// Where this run's configuration comes from (pure).
+#[derive(Debug, Clone, PartialEq)]
+enum Choice {
+    /// Ours already, of the type the mode needs: adopted and brought to the definition.
+    Adopt(Box<ResourceConfigurationSummary>),
+    /// None of the needed type: a new one under this name (the one not in use).
+    Create(String),
+    /// Both names in use by configurations of the other type, or on their way out.
+    Busy(String),
+}
+
+fn choose(
+    names: &[String],
+    existing: &[ResourceConfigurationSummary],
+    kind: &ResourceConfigurationType,
+) -> Choice {
+    let usable = |c: &&ResourceConfigurationSummary| {
+        c.r#type() == Some(kind)
+            && c.status() != Some(&ResourceConfigurationStatus::DeleteInProgress)
+    };
+    if let Some(c) = existing.iter().find(usable) {
+        return Choice::Adopt(Box::new(c.clone()));
+    }
+    match names
+        .iter()
+        .find(|n| !existing.iter().any(|c| c.name() == Some(n.as_str())))
+    {
+        Some(free) => Choice::Create(free.clone()),
+        None => Choice::Busy(format!(
+            "the deployment's configurations {} are in use by another type or being deleted; \
+             retry once the replacement under way has ended",
+            names.join(" and ")
+        )),
+    }
+}
+
+/// The configurations on the gateway with one of `names`, in the order of `names` (no name
+/// filter in the API: page through).
 pub async fn find(
     client: &Client,
     gateway_id: &str,
-    name: &str,
-) -> Result<Option<ResourceConfigurationSummary>, StepError> {
+    names: &[String],
+) -> Result<Vec<ResourceConfigurationSummary>, StepError> {
+    let mut found = Vec::new();
     let mut token = None;
     loop {
         let page = client
@@ -350,14 +407,19 @@ pub async fn find(
             .send()
             .await
             .aws("vpc-lattice:ListResourceConfigurations")?;
-        if let Some(c) = page.items().iter().find(|c| c.name() == Some(name)) {
-            return Ok(Some(c.clone()));
-        }
+        found.extend(
+            page.items()
+                .iter()
+                .filter(|c| c.name().is_some_and(|n| names.iter().any(|m| m == n)))
+                .cloned(),
+        );
         match page.next_token() {
             Some(t) => token = Some(t.to_string()),
-            None => return Ok(None),
+            None => break,
         }
     }
+    found.sort_by_key(|c| names.iter().position(|n| c.name() == Some(n.as_str())));
+    Ok(found)
 }
 
 #[cfg(test)]
@@ -393,13 +455,18 @@ mod tests {
     }
 
     fn listed() -> Rule {
-        mock!(Client::list_resource_configurations).then_output(|| {
+        listed_as(ResourceConfigurationType::Single)
+    }
+
+    fn listed_as(kind: ResourceConfigurationType) -> Rule {
+        mock!(Client::list_resource_configurations).then_output(move || {
             ListResourceConfigurationsOutput::builder()
                 .items(
                     ResourceConfigurationSummary::builder()
                         .id(ID)
                         .arn(ARN)
                         .name("orders-rcfg")
+                        .r#type(kind.clone())
                         .resource_gateway_id(GW)
                         .build(),
                 )
@@ -667,7 +734,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_adopted_arn_configuration_on_another_database_is_a_conflict() {
-        let list = listed();
+        let list = listed_as(ResourceConfigurationType::Arn);
         let tags = owned_by("orders");
         let get = mock!(Client::get_resource_configuration).then_output(|| {
             current(
@@ -694,21 +761,31 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_adopted_configuration_of_another_type_is_a_conflict() {
+    async fn a_type_change_creates_the_replacement_beside_the_old_configuration() {
+        // dns (SINGLE) -> arn: the type cannot be updated; the old one stays until the prune.
         let list = listed();
         let tags = owned_by("orders");
         let get = mock!(Client::get_resource_configuration)
             .then_output(|| current(ResourceConfigurationType::Single, dns(ENDPOINT), &["3306"]));
         let update = mock!(Client::update_resource_configuration)
             .then_output(|| UpdateResourceConfigurationOutput::builder().build());
+        let create = mock!(Client::create_resource_configuration)
+            .match_requests(|r| {
+                r.name() == Some("orders-rcfg-2")
+                    && r.r#type() == Some(&ResourceConfigurationType::Arn)
+                    && has_identity_tags(r, "arn")
+            })
+            .then_output(created);
         let client = mock_client!(
             aws_sdk_vpclattice,
             RuleMode::MatchAny,
-            [&list, &tags, &get, &update]
+            [&list, &tags, &get, &update, &create]
         );
-        let e = handle(&client, ctx_with_mode(Mode::Arn)).await.unwrap_err();
-        assert_eq!(e.name(), "Resource.Conflict");
-        assert_eq!(update.num_calls(), 0);
+        handle(&client, ctx_with_mode(Mode::Arn)).await.unwrap();
+        assert_eq!(
+            (create.num_calls(), update.num_calls(), get.num_calls()),
+            (1, 0, 0)
+        );
     }
 
     #[tokio::test]
@@ -790,7 +867,62 @@ mod tests {
             })
             .build();
         let client = mock_client!(aws_sdk_vpclattice, RuleMode::MatchAny, [&lists]);
-        assert!(find(&client, GW, "orders-rcfg").await.unwrap().is_some());
+        let names = testing::plan().names.resource_configuration_names();
+        assert_eq!(find(&client, GW, &names).await.unwrap().len(), 1);
         assert_eq!(lists.num_calls(), 2);
+    }
+
+    fn summary(name: &str, kind: ResourceConfigurationType) -> ResourceConfigurationSummary {
+        ResourceConfigurationSummary::builder()
+            .id(format!("rcfg-{name}"))
+            .name(name)
+            .r#type(kind)
+            .status(ResourceConfigurationStatus::Active)
+            .build()
+    }
+
+    #[test]
+    fn a_type_change_creates_the_replacement_under_the_free_name() {
+        use ResourceConfigurationType::{Arn, Single};
+        let names = testing::plan().names.resource_configuration_names();
+        assert_eq!(names, ["orders-rcfg", "orders-rcfg-2"]);
+        // First run: the first name.
+        assert_eq!(
+            choose(&names, &[], &Single),
+            Choice::Create("orders-rcfg".into())
+        );
+        // Same type: adopted (and updated in place: dns <-> ip, ports).
+        let single = summary("orders-rcfg", Single);
+        assert_eq!(
+            choose(&names, std::slice::from_ref(&single), &Single),
+            Choice::Adopt(Box::new(single.clone()))
+        );
+        // ip -> arn: the type cannot be updated, so a new one beside it...
+        assert_eq!(
+            choose(&names, std::slice::from_ref(&single), &Arn),
+            Choice::Create("orders-rcfg-2".into())
+        );
+        // ... and back (arn -> dns) after the prune removed the first: the first name again.
+        let arn = summary("orders-rcfg-2", Arn);
+        assert_eq!(
+            choose(&names, std::slice::from_ref(&arn), &Single),
+            Choice::Create("orders-rcfg".into())
+        );
+        // A re-run while both exist (the prune has not run): the one of the wanted type.
+        assert_eq!(
+            choose(&names, &[single.clone(), arn.clone()], &Arn),
+            Choice::Adopt(Box::new(arn))
+        );
+        // One on its way out is neither adopted nor its name reused.
+        let going = ResourceConfigurationSummary::builder()
+            .id("rcfg-going")
+            .name("orders-rcfg-2")
+            .r#type(Arn)
+            .status(ResourceConfigurationStatus::DeleteInProgress)
+            .build();
+        assert!(matches!(
+            choose(&names, &[single, going], &Arn),
+            Choice::Busy(m) if m.contains("orders-rcfg and orders-rcfg-2")
+        ));
     }
 }

@@ -100,75 +100,107 @@ impl Hold {
 pub async fn handle(client: &Client, input: TeardownInput) -> Result<TeardownOut, StepError> {
     let names = input.names()?;
     let owner = input.owner();
+    let prune = input.prune.as_ref();
     let mut p = Progress::default();
 
+    // A prune keeps the parents: it removes only what the input no longer asks for.
+    let spare = |f: Found| Found {
+        keep: f.keep || prune.is_some(),
+        ..f
+    };
     let sn = find_service_network(client, &names.service_network).await?;
-    let sn = deployments(client, Kind::ServiceNetwork, sn, &owner).await?;
+    let sn = deployments(client, Kind::ServiceNetwork, sn, &owner)
+        .await?
+        .map(spare);
     let gateway = find_gateway(client, &names.resource_gateway).await?;
-    let gateway = deployments(client, Kind::ResourceGateway, gateway, &owner).await?;
+    let gateway = deployments(client, Kind::ResourceGateway, gateway, &owner)
+        .await?
+        .map(spare);
     let configurations = list_configurations(client).await?;
-    let rcfg = configurations
-        .iter()
-        .find(|c| c.name() == Some(names.resource_configuration.as_str()))
-        .map(|c| Found {
-            id: c.id().unwrap_or_default().into(),
-            arn: c.arn().unwrap_or_default().into(),
-            status: status_of(c.status()),
-            keep: false,
-        });
-    let rcfg = deployments(client, Kind::ResourceConfiguration, rcfg, &owner).await?;
+    // Ours under either name (a replacement of another type may be under way or left over).
+    let mut rcfgs = Vec::new();
+    for name in names.resource_configuration_names() {
+        let found = configurations
+            .iter()
+            .find(|c| c.name() == Some(name.as_str()))
+            .map(|c| Found {
+                id: c.id().unwrap_or_default().into(),
+                arn: c.arn().unwrap_or_default().into(),
+                status: status_of(c.status()),
+                keep: prune.is_some_and(|k| c.id() == Some(k.resource_configuration_id.as_str())),
+            });
+        if let Some(found) = deployments(client, Kind::ResourceConfiguration, found, &owner).await?
+        {
+            rcfgs.push(found);
+        }
+    }
+    if let Some(k) = prune {
+        if !rcfgs.iter().any(|r| r.id == k.resource_configuration_id) {
+            // Never prune configurations without knowing which one clients use.
+            return Err(StepError::internal(format!(
+                "prune: the configuration this run uses ({}) is not among the deployment's",
+                k.resource_configuration_id
+            )));
+        }
+    }
     let sn_id = sn.as_ref().map(|s| s.id.as_str());
-    let rcfg_id = rcfg.as_ref().map(|r| r.id.as_str());
-    // Lattice makes child configurations (and their associations) for an ARN
-    // configuration; they go with it, so they stay while it is kept.
-    let rcfg_kept = rcfg.as_ref().is_some_and(|r| r.keep);
+    let rcfg_ids: Vec<&str> = rcfgs.iter().map(|r| r.id.as_str()).collect();
 
-    // 1. Associations of our configuration (with any network) and of our network.
-    let mut holding_rcfg = Hold::default();
+    // 1. Associations of our configurations (with any network) and of our network.
+    let mut holding_rcfg = vec![Hold::default(); rcfgs.len()];
     let mut holding_sn = Hold::default();
-    for a in list_resource_associations(client, sn_id, rcfg_id).await? {
-        let of_rcfg = rcfg_id.is_some() && a.resource_configuration_id() == rcfg_id;
+    for a in list_resource_associations(client, sn_id, &rcfg_ids).await? {
+        let of = rcfgs
+            .iter()
+            .position(|r| a.resource_configuration_id() == Some(r.id.as_str()));
         let of_sn = sn_id.is_some() && a.service_network_id() == sn_id;
-        // Does it keep something of ours from being deleted?
-        let blocks = (of_rcfg && !rcfg_kept) || (of_sn && sn.as_ref().is_some_and(|s| !s.keep));
-        let left =
-            resource_association(client, &input, &owner, &mut p, &a, blocks, rcfg_kept).await?;
-        if of_rcfg {
-            holding_rcfg.add(left);
+        // Lattice makes child configurations (and their associations) for an ARN
+        // configuration; they go with it, so they stay while it is kept.
+        let rcfg_kept = of.is_some_and(|i| rcfgs[i].keep);
+        let left = if prune.is_some() && of.is_none_or(|i| rcfgs[i].keep) {
+            // A prune deletes only the associations of a configuration it deletes.
+            Left::Kept
+        } else {
+            // Does it keep something of ours from being deleted?
+            let blocks = of.is_some_and(|i| !rcfgs[i].keep)
+                || (of_sn && sn.as_ref().is_some_and(|s| !s.keep));
+            resource_association(client, &input, &owner, &mut p, &a, blocks, rcfg_kept).await?
+        };
+        if let Some(i) = of {
+            holding_rcfg[i].add(left);
         }
         if of_sn {
             holding_sn.add(left);
         }
     }
 
-    // 2. The configuration, once nothing associates it.
-    let rcfg_left = match &rcfg {
-        Some(r) => {
-            parent(
-                client,
-                &input,
-                &mut p,
-                Kind::ResourceConfiguration,
-                r,
-                holding_rcfg,
-                "resource association(s)",
-            )
-            .await?
-        }
-        None => Left::Gone,
-    };
+    // 2. The configurations, once nothing associates them.
+    let mut rcfg_left = Hold::default();
+    for (r, hold) in rcfgs.iter().zip(holding_rcfg) {
+        let left = parent(
+            client,
+            &input,
+            &mut p,
+            Kind::ResourceConfiguration,
+            r,
+            hold,
+            "resource association(s)",
+        )
+        .await?;
+        rcfg_left.add(left);
+    }
+    let all_rcfgs_kept = !rcfgs.is_empty() && rcfgs.iter().all(|r| r.keep);
 
     // 3. The gateway, once no configuration uses it.
     if let Some(g) = &gateway {
-        let mut children = Hold::default();
-        children.add(rcfg_left);
+        let mut children = rcfg_left;
         if !g.keep {
             for c in configurations
                 .iter()
                 .filter(|c| c.resource_gateway_id() == Some(g.id.as_str()))
-                .filter(|c| c.id() != rcfg_id)
+                .filter(|c| c.id().is_none_or(|id| !rcfg_ids.contains(&id)))
             {
-                children.add(other_configuration(&mut p, g, c, rcfg_kept));
+                children.add(other_configuration(&mut p, g, c, all_rcfgs_kept));
             }
         }
         parent(
@@ -186,10 +218,18 @@ pub async fn handle(client: &Client, input: TeardownInput) -> Result<TeardownOut
     // 4. The service network, once its subscriptions and associations are gone.
     if let Some(sn) = &sn {
         let mut left = holding_sn;
-        for s in list_subscriptions(client, &sn.id).await? {
-            left.add(access_log_subscription(client, &input, &owner, &mut p, &s, !sn.keep).await?);
+        if prune.is_none() {
+            for s in list_subscriptions(client, &sn.id).await? {
+                left.add(
+                    access_log_subscription(client, &input, &owner, &mut p, &s, !sn.keep).await?,
+                );
+            }
         }
         for a in list_vpc_associations(client, &sn.id).await? {
+            if prune.is_some_and(|k| a.vpc_id().is_none_or(|v| k.keeps_vpc(v))) {
+                left.add(Left::Kept);
+                continue;
+            }
             left.add(vpc_association(client, &input, &owner, &mut p, &a, !sn.keep).await?);
         }
         let sn = Found {
@@ -662,17 +702,18 @@ async fn list_configurations(
     }
 }
 
-/// The associations of our network and of our configuration, each once.
+/// The associations of our network and of our configurations, each once.
 async fn list_resource_associations(
     client: &Client,
     sn: Option<&str>,
-    rcfg: Option<&str>,
+    rcfgs: &[&str],
 ) -> Result<Vec<ServiceNetworkResourceAssociationSummary>, StepError> {
     let mut all: Vec<ServiceNetworkResourceAssociationSummary> = Vec::new();
-    for (sn, rcfg) in [(sn, None), (None, rcfg)] {
-        if sn.is_none() && rcfg.is_none() {
-            continue;
-        }
+    let queries = sn
+        .map(|sn| (Some(sn), None))
+        .into_iter()
+        .chain(rcfgs.iter().map(|r| (None, Some(*r))));
+    for (sn, rcfg) in queries {
         let mut token = None;
         loop {
             let page = client
@@ -770,6 +811,8 @@ mod tests {
     const SN: &str = "sn-0123456789abcdefg";
     const RGW: &str = "rgw-0123456789abcdefg";
     const RCFG: &str = "rcfg-0123456789abcdefg";
+    /// A replacement of another type (`orders-rcfg-2`).
+    const NEW_RCFG: &str = "rcfg-0123456789abcde22";
     const SNRA: &str = "snra-0123456789abcdef0";
     const SNVA: &str = "snva-0123456789abcdefg";
     const ALS: &str = "als-0123456789abcdefg";
@@ -906,7 +949,8 @@ mod tests {
                     move |r| {
                         assert!(
                             r.service_network_identifier() == Some(SN)
-                                || r.resource_configuration_identifier() == Some(RCFG),
+                                || r.resource_configuration_identifier() == Some(RCFG)
+                                || r.resource_configuration_identifier() == Some(NEW_RCFG),
                             "{r:?}"
                         );
                         let mut b = ListServiceNetworkResourceAssociationsOutput::builder().set_items(Some(vec![]));
@@ -1032,6 +1076,85 @@ mod tests {
                 self.del_sn.num_calls(),
             ]
         }
+    }
+
+    fn prune(vpcs: &[&str], rcfg: &str) -> TeardownInput {
+        TeardownInput {
+            prune: Some(shared::teardown::Prune {
+                client_vpcs: vpcs
+                    .iter()
+                    .map(|v| shared::teardown::KeptVpc {
+                        vpc_id: v.to_string(),
+                    })
+                    .collect(),
+                resource_configuration_id: rcfg.into(),
+            }),
+            ..input()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_prune_with_nothing_dropped_deletes_nothing() {
+        let m = Mocks::new(&World::full());
+        let out = handle(&m.client(), prune(&["vpc-0c10000000000000b"], RCFG))
+            .await
+            .unwrap();
+        assert_eq!(m.deletes(), [0; 6], "{out:?}");
+        assert_eq!(out.state, PollState::Ready);
+        assert!(out.waiting.is_empty(), "{out:?}");
+    }
+
+    #[tokio::test]
+    async fn a_prune_deletes_the_association_of_a_dropped_vpc_and_keeps_the_rest() {
+        let m = Mocks::new(&World::full());
+        let out = handle(&m.client(), prune(&["vpc-0c2000000000000ff"], RCFG))
+            .await
+            .unwrap();
+        // Only the VPC association: not the configuration, its association, the subscription,
+        // the gateway or the network.
+        assert_eq!(m.deletes(), [0, 0, 0, 0, 1, 0]);
+        assert_eq!(out.deleted, [SNVA]);
+        assert_eq!(
+            out.waiting,
+            [format!("VPC association {SNVA} is DELETE_IN_PROGRESS")]
+        );
+        assert_eq!(out.state, PollState::Pending);
+    }
+
+    #[tokio::test]
+    async fn a_prune_after_a_replacement_removes_the_old_configuration_after_its_association() {
+        let mut w = World::full();
+        w.rcfgs.push((
+            "orders-rcfg-2",
+            NEW_RCFG,
+            ResourceConfigurationStatus::Active,
+        ));
+        let m = Mocks::new(&w);
+        let out = handle(&m.client(), prune(&["vpc-0c10000000000000b"], NEW_RCFG))
+            .await
+            .unwrap();
+        assert_eq!(m.deletes(), [1, 0, 0, 0, 0, 0]);
+        assert!(out.waiting.iter().any(|e| e.starts_with(&format!(
+            "resource configuration {RCFG} is ACTIVE (waits for 1 resource association"
+        ))));
+        // Once the association is gone, the old configuration goes; the new one stays.
+        w.snras.clear();
+        let m = Mocks::new(&w);
+        let out = handle(&m.client(), prune(&["vpc-0c10000000000000b"], NEW_RCFG))
+            .await
+            .unwrap();
+        assert_eq!(m.deletes(), [0, 1, 0, 0, 0, 0]);
+        assert_eq!(out.deleted, [RCFG]);
+    }
+
+    #[tokio::test]
+    async fn a_prune_that_does_not_find_the_configuration_in_use_deletes_nothing() {
+        let m = Mocks::new(&World::full());
+        let e = handle(&m.client(), prune(&[], "rcfg-0000000000000000z"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.name(), "Internal");
+        assert_eq!(m.deletes(), [0; 6]);
     }
 
     #[tokio::test]

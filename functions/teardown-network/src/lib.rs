@@ -37,7 +37,16 @@ pub async fn handle(client: &Client, input: TeardownInput) -> Result<TeardownOut
     ];
     let groups = deployment_groups(client, &group_names, &input.owner()).await?;
     let kept = |g: &SecurityGroup| {
-        input.keep_database && g.group_name() == Some(names.db_security_group.as_str())
+        let name = g.group_name().unwrap_or_default();
+        match &input.prune {
+            // A prune deletes only the client-side groups of client VPCs the input dropped.
+            Some(k) => {
+                let client_side =
+                    name == names.client_security_group || name == names.association_security_group;
+                !client_side || g.vpc_id().is_none_or(|v| k.keeps_vpc(v))
+            }
+            None => input.keep_database && name == names.db_security_group,
+        }
     };
     // The groups this call deletes: ours, unless kept.
     let doomed: Vec<&SecurityGroup> = groups
@@ -65,7 +74,7 @@ pub async fn handle(client: &Client, input: TeardownInput) -> Result<TeardownOut
             tracing::info!(
                 group_id = id,
                 group_name = name,
-                "keepDatabase: database security group kept"
+                "kept (keepDatabase, or a prune and the input still uses it)"
             );
         }
     }
@@ -633,6 +642,43 @@ mod tests {
         assert!(!m.calls().contains(&format!("delete {DB}")));
         assert_eq!(out.deleted, [GW, CLIENT, ASSOC]);
         assert_eq!(out.state, PollState::Ready);
+    }
+
+    #[tokio::test]
+    async fn a_prune_deletes_only_the_client_side_groups_of_a_dropped_vpc() {
+        // The client VPC's two groups in a VPC the input dropped; the database VPC's stay, and so
+        // would the client-side groups of a VPC the input still lists.
+        let in_vpc = |g: SecurityGroup, vpc: &str| g.to_builder().vpc_id(vpc).build();
+        let [gw, db, client, assoc]: [SecurityGroup; 4] = provisioned().try_into().unwrap();
+        let groups = vec![
+            in_vpc(gw, "vpc-db"),
+            in_vpc(db, "vpc-db"),
+            in_vpc(client, "vpc-dropped"),
+            in_vpc(assoc, "vpc-dropped"),
+        ];
+        let prune = |vpcs: &[&str]| TeardownInput {
+            prune: Some(shared::teardown::Prune {
+                client_vpcs: vpcs
+                    .iter()
+                    .map(|v| shared::teardown::KeptVpc {
+                        vpc_id: v.to_string(),
+                    })
+                    .collect(),
+                resource_configuration_id: "rcfg-1".into(),
+            }),
+            ..input()
+        };
+        let m = Mocks::new(groups.clone());
+        let out = handle(&m.client(), prune(&["vpc-kept"])).await.unwrap();
+        assert_eq!(out.deleted, [CLIENT, ASSOC]);
+        assert!(!m.calls().contains(&format!("delete {GW}")));
+        assert!(!m.calls().contains(&format!("delete {DB}")));
+        assert_eq!(out.state, PollState::Ready);
+
+        let m = Mocks::new(groups);
+        let out = handle(&m.client(), prune(&["vpc-dropped"])).await.unwrap();
+        assert!(m.calls().is_empty(), "{:?}", m.calls());
+        assert!(out.deleted.is_empty());
     }
 
     #[tokio::test]

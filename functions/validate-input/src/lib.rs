@@ -640,8 +640,11 @@ pub async fn follow_failover(
     let Some((gateway_id, _)) = gateways.into_iter().find(|(_, d)| *d == plan.name) else {
         return Ok(plan);
     };
-    let Some(cfg) =
-        shared::lattice::deployment_configuration(lattice, &gateway_id, &plan.name).await?
+    // The first by name: while a replacement is under way both front the same database.
+    let Some(cfg) = shared::lattice::deployment_configurations(lattice, &gateway_id, &plan.name)
+        .await?
+        .into_iter()
+        .next()
     else {
         return Ok(plan);
     };
