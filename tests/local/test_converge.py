@@ -144,6 +144,26 @@ class Converge(unittest.TestCase):
             self.assertEqual(code, 0, err[-3000:])
             self.assertEqual(lattice.list_resource_configurations()["items"], [])
 
+    def test_an_engine_change_is_refused_before_anything_changes(self):
+        with LocalStack() as stack:
+            ids = stack.create_prerequisites()
+            doc = provision_input(ids)
+            self.provision(stack, doc, "mysql")
+            before = stack.inventory()
+            changed = json.loads(json.dumps(doc))
+            changed["database"]["create"]["engine"] = "postgres"
+            code, _, err, run_dir = stack.run(changed, name="postgres", quiet=True)
+            self.assertEqual(code, 2, err[-3000:])
+            self.assertIn("Error: Input.Invalid", err)
+            self.assertIn("database.create.engine", err)
+            self.assertIn("`orders-db` exists and runs mysql", err)
+            events = json.loads((run_dir / "events.json").read_text())
+            entered = [e["state"]["name"] for e in events if e["type"] == "StateEntered"]
+            self.assertEqual(entered, ["ValidateInput"], "refused before the lock, nothing ran")
+            self.assertEqual(stack.inventory(), before, "nothing changed")
+            [db] = stack.client("rds").describe_db_instances()["DBInstances"]
+            self.assertEqual(db["Engine"], "mysql")
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -208,7 +208,14 @@ class ProvisionEndToEnd(unittest.TestCase):
         new_calls = self.calls_after_second[len(self.calls_after_first):]
         creates = [c["op"] for c in new_calls if c["op"].startswith("Create")]
         self.assertEqual(creates, [])
-        self.assertEqual(self.output2, self.output, "the same output")
+        first, second = dict(self.output), dict(self.output2)
+        self.assertIn("added ingress tcp 3306 from 10.1.0.0/16",
+                      " ".join(first.pop("changes")["securityGroupRules"]["accessControls"]))
+        self.assertEqual(second.pop("changes"), {
+            "removed": {"lattice": [], "securityGroups": []},
+            "securityGroupRules": {"databaseNetwork": [], "clientAccess": [], "accessControls": []},
+        }, "nothing changed")
+        self.assertEqual(second, first, "the same output")
 
 
 class BadInputEndToEnd(unittest.TestCase):

@@ -21,11 +21,82 @@ const MAX_SECURITY_GROUPS: usize = 5;
 pub async fn handle(rds: &Client, ctx: Ctx) -> Result<DatabaseOut, StepError> {
     let plan = ctx.plan()?;
     let net = ctx.db_network()?;
-    match (plan.database.create, plan.database.kind) {
+    let out = match (plan.database.create, plan.database.kind) {
         (true, DbKind::Instance) => create_instance(rds, plan, net).await,
         (true, DbKind::Cluster) => create_cluster(rds, plan, net).await,
         (false, kind) => existing(rds, plan, net, kind).await,
+    }?;
+    if let Some(standby) = &plan.standby {
+        standby_group(rds, standby, &net.db_security_group_id).await?;
     }
+    Ok(out)
+}
+
+/// The standby must be reachable the moment the failover repoints to it: the gateway's egress
+/// goes only to our DB security group, so the standby gets that group too (its own groups are
+/// kept). A standby that does not exist yet (a replica made later) gets it on the next run.
+async fn standby_group(
+    rds: &Client,
+    standby: &shared::plan::DbRef,
+    ours_sg: &str,
+) -> Result<(), StepError> {
+    let id = standby.identifier.as_str();
+    let groups = match standby.kind {
+        DbKind::Instance => describe_instance(rds, id)
+            .await?
+            .map(|i| i.vpc_security_groups().to_vec()),
+        DbKind::Cluster => describe_cluster(rds, id)
+            .await?
+            .map(|c| c.vpc_security_groups().to_vec()),
+    };
+    let Some(groups) = groups else {
+        tracing::warn!(
+            standby = id,
+            "the standby does not exist yet: a re-run gives it the database security group"
+        );
+        return Ok(());
+    };
+    attach(rds, standby.kind, id, &groups, ours_sg).await
+}
+
+/// Add `ours_sg` to the database's groups (theirs kept); nothing when it is there.
+async fn attach(
+    rds: &Client,
+    kind: DbKind,
+    id: &str,
+    current: &[VpcSecurityGroupMembership],
+    ours_sg: &str,
+) -> Result<(), StepError> {
+    let Some(groups) = with_our_group(current, ours_sg, id)? else {
+        return Ok(());
+    };
+    match kind {
+        DbKind::Instance => {
+            rds.modify_db_instance()
+                .db_instance_identifier(id)
+                .set_vpc_security_group_ids(Some(groups))
+                .apply_immediately(true)
+                .send()
+                .await
+                .aws("rds:ModifyDBInstance")?;
+        }
+        DbKind::Cluster => {
+            rds.modify_db_cluster()
+                .db_cluster_identifier(id)
+                .set_vpc_security_group_ids(Some(groups))
+                .apply_immediately(true)
+                .send()
+                .await
+                .aws("rds:ModifyDBCluster")?;
+        }
+    }
+    tracing::info!(
+        database = id,
+        kind = kind.as_str(),
+        security_group = ours_sg,
+        "attached our security group"
+    );
+    Ok(())
 }
 
 // ---- a new RDS instance ----
@@ -313,49 +384,20 @@ async fn existing(
     let db = &plan.database;
     let id = db.identifier.as_str();
     let ours_sg = net.db_security_group_id.as_str();
-    match kind {
-        DbKind::Instance => {
-            let found = describe_instance(rds, id)
-                .await?
-                .ok_or_else(|| not_found("rds:DescribeDBInstances", "DB instance", id, plan))?;
-            if db.attach_security_group {
-                if let Some(groups) = with_our_group(found.vpc_security_groups(), ours_sg, id)? {
-                    rds.modify_db_instance()
-                        .db_instance_identifier(id)
-                        .set_vpc_security_group_ids(Some(groups))
-                        .apply_immediately(true)
-                        .send()
-                        .await
-                        .aws("rds:ModifyDBInstance")?;
-                    tracing::info!(
-                        db_instance = id,
-                        security_group = ours_sg,
-                        "attached our security group"
-                    );
-                }
-            }
-        }
-        DbKind::Cluster => {
-            let found = describe_cluster(rds, id)
-                .await?
-                .ok_or_else(|| not_found("rds:DescribeDBClusters", "DB cluster", id, plan))?;
-            if db.attach_security_group {
-                if let Some(groups) = with_our_group(found.vpc_security_groups(), ours_sg, id)? {
-                    rds.modify_db_cluster()
-                        .db_cluster_identifier(id)
-                        .set_vpc_security_group_ids(Some(groups))
-                        .apply_immediately(true)
-                        .send()
-                        .await
-                        .aws("rds:ModifyDBCluster")?;
-                    tracing::info!(
-                        db_cluster = id,
-                        security_group = ours_sg,
-                        "attached our security group"
-                    );
-                }
-            }
-        }
+    let current = match kind {
+        DbKind::Instance => describe_instance(rds, id)
+            .await?
+            .ok_or_else(|| not_found("rds:DescribeDBInstances", "DB instance", id, plan))?
+            .vpc_security_groups()
+            .to_vec(),
+        DbKind::Cluster => describe_cluster(rds, id)
+            .await?
+            .ok_or_else(|| not_found("rds:DescribeDBClusters", "DB cluster", id, plan))?
+            .vpc_security_groups()
+            .to_vec(),
+    };
+    if db.attach_security_group {
+        attach(rds, kind, id, &current, ours_sg).await?;
     }
     Ok(DatabaseOut {
         kind,
@@ -908,6 +950,62 @@ mod tests {
                 instance_identifiers: vec![],
             }
         );
+    }
+
+    #[tokio::test]
+    async fn the_standby_gets_our_group_beside_its_own_and_a_missing_one_waits_for_a_rerun() {
+        let mut ctx = existing_ctx(DbKind::Instance, false);
+        ctx.plan.as_mut().unwrap().standby = Some(shared::plan::DbRef {
+            kind: DbKind::Instance,
+            identifier: "legacy-replica".into(),
+        });
+        let primary = mock!(Client::describe_db_instances)
+            .match_requests(|r| r.db_instance_identifier() == Some("legacy-db"))
+            .then_output(|| {
+                described(
+                    DbInstance::builder()
+                        .db_instance_identifier("legacy-db")
+                        .vpc_security_groups(sg("sg-0000000000000aaa1"))
+                        .build(),
+                )
+            });
+        let standby = mock!(Client::describe_db_instances)
+            .match_requests(|r| r.db_instance_identifier() == Some("legacy-replica"))
+            .then_output(|| {
+                described(
+                    DbInstance::builder()
+                        .db_instance_identifier("legacy-replica")
+                        .vpc_security_groups(sg("sg-0000000000000bbb1"))
+                        .build(),
+                )
+            });
+        let modify = mock!(Client::modify_db_instance)
+            .match_requests(|r| {
+                r.db_instance_identifier() == Some("legacy-replica")
+                    && r.vpc_security_group_ids() == ["sg-0000000000000bbb1", DB_SG]
+            })
+            .then_output(|| ModifyDbInstanceOutput::builder().build());
+        let client = mock_client!(
+            aws_sdk_rds,
+            RuleMode::MatchAny,
+            [&primary, &standby, &modify]
+        );
+        handle(&client, ctx.clone()).await.unwrap();
+        assert_eq!(
+            modify.num_calls(),
+            1,
+            "only the standby: attach is off for the primary"
+        );
+
+        // Not created yet: nothing to modify, and the step still succeeds.
+        let gone = mock!(Client::describe_db_instances)
+            .match_requests(|r| r.db_instance_identifier() == Some("legacy-replica"))
+            .then_http_response(not_found_instance);
+        let modify = mock!(Client::modify_db_instance)
+            .then_output(|| ModifyDbInstanceOutput::builder().build());
+        let client = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&primary, &gone, &modify]);
+        handle(&client, ctx).await.unwrap();
+        assert_eq!(modify.num_calls(), 0);
     }
 
     #[tokio::test]

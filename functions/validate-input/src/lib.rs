@@ -667,6 +667,20 @@ pub async fn follow_failover(
         );
         return Ok(plan);
     };
+    // The failover swaps the tags: the input's database is now the tagged standby. Anything
+    // else is the input naming another database than the one clients use.
+    let taken_over = DbRef::tagged_standby(&cfg.tags).is_some_and(|s| s.is(&planned));
+    if !taken_over {
+        return Err(StepError::invalid(
+            database_field(&plan),
+            format!(
+                "deployment `{}` fronts `{}`, not `{}`: a deployment's database cannot be changed \
+                 in place (clients would silently reach another database's data); keep `{}`, or \
+                 run the teardown and provision again with the new database",
+                plan.name, primary.identifier, planned.identifier, primary.identifier
+            ),
+        ));
+    }
     check_takeover(&plan, &primary.identifier, &observed)?;
     // The unchanged input names the promoted database as the standby: the tags know better (the
     // old primary). An input that names another standby, or none, is the user's change and the
@@ -693,6 +707,114 @@ pub async fn follow_failover(
     };
     plan.standby = standby;
     Ok(plan)
+}
+
+/// The input field that names the deployment's database.
+fn database_field(plan: &Plan) -> &'static str {
+    match (plan.database.create, plan.database.kind) {
+        (true, _) => "database.create",
+        (false, DbKind::Instance) => "database.existing.instanceIdentifier",
+        (false, DbKind::Cluster) => "database.existing.clusterIdentifier",
+    }
+}
+
+/// What an existing deployment cannot change in place, refused before anything changes: the
+/// engine of the database it created (RDS would need a new database and a data migration), and
+/// the VPC and subnets of its resource gateway (neither can be updated). A gateway whose subnets
+/// are all still tagged private subnets of the database VPC keeps them, so tagging one more subnet
+/// changes nothing.
+pub async fn check_unchangeable(
+    lattice: &aws_sdk_vpclattice::Client,
+    rds: &aws_sdk_rds::Client,
+    mut plan: Plan,
+) -> Result<Plan, StepError> {
+    if plan.database.create {
+        let id = &plan.database.identifier;
+        for kind in [DbKind::Instance, DbKind::Cluster] {
+            let db = DbRef {
+                kind,
+                identifier: id.clone(),
+            };
+            if let Some(found) = observe(rds, &db).await? {
+                check_engine(&plan, kind, &found)?;
+            }
+        }
+    }
+    let gateways = shared::lattice::gateways_named_like_ours(lattice).await?;
+    if let Some((gateway_id, _)) = gateways.into_iter().find(|(_, d)| *d == plan.name) {
+        let gw = lattice
+            .get_resource_gateway()
+            .resource_gateway_identifier(&gateway_id)
+            .send()
+            .await
+            .aws("vpc-lattice:GetResourceGateway")?;
+        let ours = match gw.arn() {
+            Some(arn) => shared::lattice::is_ours(lattice, arn, &plan.name).await?,
+            None => false,
+        };
+        if ours {
+            let subnets = kept_gateway_subnets(&plan, gw.vpc_id(), gw.subnet_ids())?;
+            plan.gateway_subnet_ids = subnets;
+        }
+    }
+    Ok(plan)
+}
+
+/// The engine a created database has is the one the input names (pure).
+fn check_engine(plan: &Plan, kind: DbKind, found: &Observed) -> Result<(), StepError> {
+    let engine = found.engine.as_deref().unwrap_or("an unknown engine");
+    let same = kind == plan.database.kind && Engine::parse(engine) == Some(plan.database.engine);
+    if same {
+        return Ok(());
+    }
+    Err(StepError::invalid(
+        "database.create.engine",
+        format!(
+            "the deployment's database `{}` exists and runs {engine}; the engine of a database \
+             cannot be changed in place (that needs a new database and a data migration): keep \
+             `{engine}`, or run the teardown and provision again",
+            plan.database.identifier
+        ),
+    ))
+}
+
+/// The subnets the deployment's existing gateway keeps (pure): its own, while they are still
+/// tagged private subnets of the database VPC.
+fn kept_gateway_subnets(
+    plan: &Plan,
+    vpc: Option<&str>,
+    subnets: &[String],
+) -> Result<Vec<String>, StepError> {
+    let gateway = &plan.names.resource_gateway;
+    if vpc.is_some_and(|v| v != plan.database_vpc_id) {
+        return Err(StepError::invalid(
+            "databaseVpc",
+            format!(
+                "the deployment's resource gateway `{gateway}` is in {}, not in {}: a gateway \
+                 cannot move to another VPC; run the teardown and provision again",
+                vpc.unwrap_or_default(),
+                plan.database_vpc_id
+            ),
+        ));
+    }
+    let untagged: Vec<&str> = subnets
+        .iter()
+        .filter(|s| !plan.db_subnet_ids.contains(s))
+        .map(String::as_str)
+        .collect();
+    if !untagged.is_empty() {
+        return Err(StepError::invalid(
+            "subnetTag",
+            format!(
+                "the deployment's resource gateway `{gateway}` uses {}, of which {} no longer \
+                 match the subnet tag; a gateway's subnets cannot be updated: tag them again, or \
+                 run the teardown and provision again",
+                subnets.join(", "),
+                untagged.join(", ")
+            ),
+        ));
+    }
+    Ok(subnets.to_vec())
 }
 
 /// Whether the database the failover moved the deployment to can carry it (pure).
@@ -1726,5 +1848,79 @@ mod takeover_tests {
             .unwrap();
         assert_eq!(plan, testing::plan());
         assert_eq!(cfgs.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn another_database_than_the_one_clients_use_is_refused_naming_the_field() {
+        // The configuration fronts `orders-replica` and no failover put it there (the input's
+        // database is not the tagged standby): the input asks to switch databases.
+        let (lattice, _rules) = lattice(&[
+            ("lattice-db-access:db-kind", "instance"),
+            ("lattice-db-access:db-identifier", "orders-replica"),
+        ]);
+        let rds_rule = replica(None);
+        let rds = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&rds_rule]);
+        let e = follow_failover(&lattice, &rds, testing::plan())
+            .await
+            .unwrap_err();
+        let StepError::InvalidInput { field, message } = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(field, "database.create");
+        assert!(
+            message.contains("fronts `orders-replica`, not `orders-db`"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn an_engine_change_of_the_created_database_is_refused() {
+        let plan = testing::plan();
+        let mysql = Observed {
+            engine: Some("mysql".into()),
+            ..Observed::default()
+        };
+        check_engine(&plan, DbKind::Instance, &mysql).unwrap();
+        let postgres = Observed {
+            engine: Some("postgres".into()),
+            ..Observed::default()
+        };
+        let e = check_engine(&plan, DbKind::Instance, &postgres).unwrap_err();
+        assert!(
+            matches!(&e, StepError::InvalidInput { field, message }
+                if field == "database.create.engine" && message.contains("runs postgres")),
+            "{e:?}"
+        );
+        // mysql -> aurora-mysql: an instance where a cluster is planned is another database too.
+        let mut aurora = testing::plan();
+        aurora.database.kind = DbKind::Cluster;
+        aurora.database.engine = Engine::AuroraMysql;
+        assert!(check_engine(&aurora, DbKind::Instance, &mysql).is_err());
+    }
+
+    #[test]
+    fn an_existing_gateway_keeps_its_subnets_while_they_are_tagged() {
+        let plan = testing::plan();
+        let mut tagged = plan.db_subnet_ids.clone();
+        // The gateway keeps its own subnets (in its order), whatever one-per-AZ selection the
+        // tags would make now.
+        tagged.reverse();
+        let kept = kept_gateway_subnets(&plan, Some(&plan.database_vpc_id), &tagged).unwrap();
+        assert_eq!(kept, tagged);
+        let untagged = vec![
+            plan.db_subnet_ids[0].clone(),
+            "subnet-0ffffffffffffffff".into(),
+        ];
+        let e = kept_gateway_subnets(&plan, Some(&plan.database_vpc_id), &untagged).unwrap_err();
+        assert!(
+            matches!(&e, StepError::InvalidInput { field, message }
+                if field == "subnetTag" && message.contains("subnet-0ffffffffffffffff")),
+            "{e:?}"
+        );
+        let e = kept_gateway_subnets(&plan, Some("vpc-0other000000000000"), &tagged).unwrap_err();
+        assert!(
+            matches!(&e, StepError::InvalidInput { field, .. } if field == "databaseVpc"),
+            "{e:?}"
+        );
     }
 }
