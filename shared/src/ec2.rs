@@ -28,8 +28,16 @@ pub fn tag_spec(
     b.build()
 }
 
-/// The id of the group `group_name` in `vpc_id`, created if absent.
-/// A group of that name that this deployment did not create is an error.
+/// A group this deployment has: its id, and whether this call created it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ensured {
+    pub id: String,
+    pub created: bool,
+}
+
+/// The group `group_name` in `vpc_id`, created if absent; an existing one of ours gets its user
+/// tags brought to `tag_set` ([`tags::tag_diff`]). A group of that name that this deployment did
+/// not create is an error.
 pub async fn ensure_security_group(
     client: &Client,
     vpc_id: &str,
@@ -37,10 +45,12 @@ pub async fn ensure_security_group(
     description: &str,
     tag_set: &BTreeMap<String, String>,
     deployment: &str,
-) -> Result<String, StepError> {
-    if let Some(id) = find_security_group(client, vpc_id, group_name, deployment).await? {
+) -> Result<Ensured, StepError> {
+    if let Some(g) = find_group(client, vpc_id, group_name, deployment).await? {
+        let id = g.group_id().unwrap_or_default().to_string();
         tracing::info!(group_id = %id, group_name, "adopted existing security group");
-        return Ok(id);
+        converge_tags(client, &g, tag_set).await?;
+        return Ok(Ensured { id, created: false });
     }
     let created = client
         .create_security_group()
@@ -57,16 +67,64 @@ pub async fn ensure_security_group(
                 .ok_or_else(|| StepError::internal("ec2:CreateSecurityGroup returned no GroupId"))?
                 .to_string();
             tracing::info!(group_id = %id, group_name, "created security group");
-            Ok(id)
+            Ok(Ensured { id, created: true })
         }
         // A concurrent or timed-out earlier attempt created it: adopt it.
         Err(e) if error_code(&e) == Some("InvalidGroup.Duplicate") => {
             find_security_group(client, vpc_id, group_name, deployment)
                 .await?
+                .map(|id| Ensured { id, created: false })
                 .ok_or_else(|| StepError::from_sdk("ec2:CreateSecurityGroup", &e))
         }
         Err(e) => Err(StepError::from_sdk("ec2:CreateSecurityGroup", &e)),
     }
+}
+
+/// Bring the user tags of our group `g` to `desired` (CreateTags sets, DeleteTags removes).
+async fn converge_tags(
+    client: &Client,
+    g: &aws_sdk_ec2::types::SecurityGroup,
+    desired: &BTreeMap<String, String>,
+) -> Result<(), StepError> {
+    let id = g.group_id().unwrap_or_default();
+    let diff = tags::tag_diff(
+        g.tags()
+            .iter()
+            .map(|t| (t.key().unwrap_or(""), t.value().unwrap_or(""))),
+        desired,
+    );
+    if !diff.set.is_empty() {
+        client
+            .create_tags()
+            .resources(id)
+            .set_tags(Some(
+                diff.set
+                    .iter()
+                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                    .collect(),
+            ))
+            .send()
+            .await
+            .aws("ec2:CreateTags")?;
+    }
+    if !diff.remove.is_empty() {
+        client
+            .delete_tags()
+            .resources(id)
+            .set_tags(Some(
+                diff.remove
+                    .iter()
+                    .map(|k| Tag::builder().key(k).build())
+                    .collect(),
+            ))
+            .send()
+            .await
+            .aws("ec2:DeleteTags")?;
+    }
+    if !diff.is_empty() {
+        tracing::info!(group_id = id, set = ?diff.set.keys().collect::<Vec<_>>(), removed = ?diff.remove, "tags converged");
+    }
+    Ok(())
 }
 
 /// Find `group_name` in `vpc_id`; `Ok(None)` if absent, `NameTaken` if not ours.
@@ -76,6 +134,17 @@ pub async fn find_security_group(
     group_name: &str,
     deployment: &str,
 ) -> Result<Option<String>, StepError> {
+    Ok(find_group(client, vpc_id, group_name, deployment)
+        .await?
+        .and_then(|g| g.group_id().map(str::to_string)))
+}
+
+async fn find_group(
+    client: &Client,
+    vpc_id: &str,
+    group_name: &str,
+    deployment: &str,
+) -> Result<Option<aws_sdk_ec2::types::SecurityGroup>, StepError> {
     let out = client
         .describe_security_groups()
         .filters(Filter::builder().name("vpc-id").values(vpc_id).build())
@@ -103,7 +172,7 @@ pub async fn find_security_group(
              delete it or choose another deployment name"
         )));
     }
-    Ok(g.group_id().map(str::to_string))
+    Ok(Some(g.clone()))
 }
 
 /// TCP `port` from/to another security group.
@@ -440,7 +509,13 @@ mod tests {
         let id = ensure_security_group(&client, "vpc-1", "orders-database", "d", &t, "orders")
             .await
             .unwrap();
-        assert_eq!(id, "sg-new");
+        assert_eq!(
+            id,
+            Ensured {
+                id: "sg-new".into(),
+                created: true
+            }
+        );
         assert_eq!(create.num_calls(), 1);
     }
 
@@ -458,7 +533,8 @@ mod tests {
         assert_eq!(
             ensure_security_group(&client, "vpc-1", "n", "d", &t, "orders")
                 .await
-                .unwrap(),
+                .unwrap()
+                .id,
             "sg-old"
         );
         assert_eq!(

@@ -59,23 +59,57 @@ pub async fn owned_by(client: &Client, arn: &str, owner: &tags::Owner) -> Result
     Ok(ownership(client, arn, owner).await? == tags::Ownership::Owned)
 }
 
-/// Adopt `arn` if it is ours, else explain the name clash.
+/// Adopt `arn` if it is ours (and bring its user tags to `desired`, see
+/// [`tags::tag_diff`]), else explain the name clash.
 pub async fn adopt(
     client: &Client,
     kind: &str,
     name: &str,
     arn: &str,
     deployment: &str,
+    desired: &HashMap<String, String>,
 ) -> Result<(), StepError> {
-    if is_ours(client, arn, deployment).await? {
-        tracing::info!(kind, name, arn, "adopted existing resource");
-        Ok(())
-    } else {
-        Err(StepError::NameTaken(format!(
+    let current = client
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .aws("vpc-lattice:ListTagsForResource")?
+        .tags()
+        .cloned()
+        .unwrap_or_default();
+    let pairs = || current.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    if !tags::is_ours(pairs(), deployment) {
+        return Err(StepError::NameTaken(format!(
             "{kind} `{name}` ({arn}) exists but was not created by deployment `{deployment}`; \
              delete it or choose another deployment name"
-        )))
+        )));
     }
+    tracing::info!(kind, name, arn, "adopted existing resource");
+    let desired: BTreeMap<String, String> = desired.clone().into_iter().collect();
+    let diff = tags::tag_diff(pairs(), &desired);
+    if !diff.set.is_empty() {
+        client
+            .tag_resource()
+            .resource_arn(arn)
+            .set_tags(Some(diff.set.clone().into_iter().collect()))
+            .send()
+            .await
+            .aws("vpc-lattice:TagResource")?;
+    }
+    if !diff.remove.is_empty() {
+        client
+            .untag_resource()
+            .resource_arn(arn)
+            .set_tag_keys(Some(diff.remove.clone()))
+            .send()
+            .await
+            .aws("vpc-lattice:UntagResource")?;
+    }
+    if !diff.is_empty() {
+        tracing::info!(kind, name, set = ?diff.set.keys().collect::<Vec<_>>(), removed = ?diff.remove, "tags converged");
+    }
+    Ok(())
 }
 
 /// The gateways named like ours (`<deployment>-rgw`): (gateway id, deployment). One
@@ -185,6 +219,65 @@ mod tests {
 
     const ARN: &str =
         "arn:aws:vpc-lattice:us-east-1:123456789012:resourcegateway/rgw-0123456789abcdefg";
+
+    #[tokio::test]
+    async fn adopting_sets_changed_user_tags_and_removes_dropped_ones_only() {
+        use aws_sdk_vpclattice::operation::tag_resource::TagResourceOutput;
+        use aws_sdk_vpclattice::operation::untag_resource::UntagResourceOutput;
+        let current = mock!(Client::list_tags_for_resource).then_output(|| {
+            ListTagsForResourceOutput::builder()
+                .tags(tags::DEPLOYMENT, "orders")
+                .tags(tags::EXECUTION, "run-1")
+                .tags("team", "payments")
+                .tags("env", "dev")
+                .tags(tags::USER_KEYS, "env,team")
+                .tags("CostCenter", "42")
+                .build()
+        });
+        let tag = mock!(Client::tag_resource)
+            .match_requests(|r| {
+                let t = r.tags().unwrap();
+                t.len() == 2 && t["team"] == "payroll" && t[tags::USER_KEYS] == "team"
+            })
+            .then_output(|| TagResourceOutput::builder().build());
+        let untag = mock!(Client::untag_resource)
+            .match_requests(|r| r.resource_arn() == Some(ARN) && r.tag_keys() == ["env"])
+            .then_output(|| UntagResourceOutput::builder().build());
+        let client = mock_client!(
+            aws_sdk_vpclattice,
+            RuleMode::MatchAny,
+            [&current, &tag, &untag]
+        );
+        let mut user = BTreeMap::new();
+        user.insert("team".to_string(), "payroll".to_string());
+        user.insert(tags::EXECUTION.to_string(), "run-2".to_string());
+        let desired = tag_map(&user, "orders", "resource-gateway");
+        adopt(
+            &client,
+            "resource gateway",
+            "orders-rgw",
+            ARN,
+            "orders",
+            &desired,
+        )
+        .await
+        .unwrap();
+        assert_eq!((tag.num_calls(), untag.num_calls()), (1, 1));
+
+        // Someone else's: refused before any tag is touched.
+        let e = adopt(
+            &client,
+            "resource gateway",
+            "orders-rgw",
+            ARN,
+            "billing",
+            &desired,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.name(), "Resource.NameTaken");
+        assert_eq!((tag.num_calls(), untag.num_calls()), (1, 1));
+    }
 
     #[tokio::test]
     async fn owned_by_reads_the_deployment_and_execution_tags() {

@@ -1,10 +1,53 @@
 //! RDS lookups shared by the steps that create, poll and delete databases and subnet groups:
 //! "not found" is an answer (`None`), not an error.
 
-use aws_sdk_rds::types::{DbCluster, DbInstance, DbSubnetGroup};
+use std::collections::BTreeMap;
+
+use aws_sdk_rds::types::{DbCluster, DbInstance, DbSubnetGroup, Tag};
 use aws_sdk_rds::Client;
 
-use crate::error::{error_code, StepError};
+use crate::error::{error_code, SdkResultExt, StepError};
+
+/// Bring the user tags of our RDS resource `arn` (now `current`) to `desired`
+/// ([`crate::tags::tag_diff`]): AddTagsToResource sets, RemoveTagsFromResource removes.
+pub async fn converge_tags(
+    rds: &Client,
+    arn: &str,
+    current: &[Tag],
+    desired: &BTreeMap<String, String>,
+) -> Result<(), StepError> {
+    let diff = crate::tags::tag_diff(
+        current
+            .iter()
+            .map(|t| (t.key().unwrap_or(""), t.value().unwrap_or(""))),
+        desired,
+    );
+    if !diff.set.is_empty() {
+        rds.add_tags_to_resource()
+            .resource_name(arn)
+            .set_tags(Some(
+                diff.set
+                    .iter()
+                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                    .collect(),
+            ))
+            .send()
+            .await
+            .aws("rds:AddTagsToResource")?;
+    }
+    if !diff.remove.is_empty() {
+        rds.remove_tags_from_resource()
+            .resource_name(arn)
+            .set_tag_keys(Some(diff.remove.clone()))
+            .send()
+            .await
+            .aws("rds:RemoveTagsFromResource")?;
+    }
+    if !diff.is_empty() {
+        tracing::info!(arn, set = ?diff.set.keys().collect::<Vec<_>>(), removed = ?diff.remove, "tags converged");
+    }
+    Ok(())
+}
 
 /// The instance named `id`, or `None` when RDS says it does not exist.
 pub async fn describe_instance(rds: &Client, id: &str) -> Result<Option<DbInstance>, StepError> {

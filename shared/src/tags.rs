@@ -23,6 +23,13 @@ pub const DB_IDENTIFIER: &str = "lattice-db-access:db-identifier";
 pub const STANDBY_KIND: &str = "lattice-db-access:standby-kind";
 pub const STANDBY_IDENTIFIER: &str = "lattice-db-access:standby-identifier";
 
+/// On every resource the deployment creates: the user tag keys it applied, comma-separated (a tag
+/// key cannot contain a comma). A re-run removes only those the input dropped, never a tag
+/// someone else added.
+pub const USER_KEYS: &str = "lattice-db-access:user-tag-keys";
+/// The longest tag value EC2, RDS and VPC Lattice all accept.
+const MAX_TAG_VALUE: usize = 256;
+
 /// AWS limits are 50 tags per resource; we keep room for our own.
 pub const MAX_USER_TAGS: usize = 40;
 
@@ -62,7 +69,70 @@ pub fn validate_user_tags(tags: &BTreeMap<String, String>) -> Result<(), StepErr
             ));
         }
     }
+    if let Some(keys) = user_keys(tags).filter(|k| k.chars().count() > MAX_TAG_VALUE) {
+        return Err(StepError::invalid(
+            "tags",
+            format!(
+                "the tag keys together are {} characters with a comma between each; at most \
+                 {MAX_TAG_VALUE} (they are recorded in one tag, so that a re-run removes only \
+                 the tags it applied)",
+                keys.chars().count()
+            ),
+        ));
+    }
     Ok(())
+}
+
+/// The user's tag keys as recorded in [`USER_KEYS`]; `None` without any.
+fn user_keys(user: &BTreeMap<String, String>) -> Option<String> {
+    let keys: Vec<&str> = user
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !crate::input::is_reserved_tag_key(k))
+        .collect();
+    (!keys.is_empty()).then(|| keys.join(","))
+}
+
+/// What makes a resource's user tags those `desired` holds (pure): user tags set or changed, and
+/// the user tags the deployment applied before (its [`USER_KEYS`]) that the input dropped
+/// removed. Our own tags (`lattice-db-access:*`: the deployment, the execution that created it,
+/// what the failover reads) are never set or removed here, except the record of user keys; tags
+/// someone else added stay.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TagDiff {
+    pub set: BTreeMap<String, String>,
+    pub remove: Vec<String>,
+}
+
+impl TagDiff {
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.remove.is_empty()
+    }
+}
+
+pub fn tag_diff<'a>(
+    current: impl IntoIterator<Item = (&'a str, &'a str)>,
+    desired: &BTreeMap<String, String>,
+) -> TagDiff {
+    let current: BTreeMap<&str, &str> = current.into_iter().collect();
+    let managed = |k: &str| !crate::input::is_reserved_tag_key(k) || k == USER_KEYS;
+    let mut diff = TagDiff::default();
+    for (k, v) in desired.iter().filter(|(k, _)| managed(k)) {
+        if current.get(k.as_str()) != Some(&v.as_str()) {
+            diff.set.insert(k.clone(), v.clone());
+        }
+    }
+    let applied = current.get(USER_KEYS).copied().unwrap_or_default();
+    for k in applied.split(',').filter(|k| !k.is_empty()) {
+        let dropped = !desired.contains_key(k) && current.contains_key(k);
+        if dropped && !crate::input::is_reserved_tag_key(k) {
+            diff.remove.push(k.to_string());
+        }
+    }
+    if !desired.contains_key(USER_KEYS) && current.contains_key(USER_KEYS) {
+        diff.remove.push(USER_KEYS.to_string());
+    }
+    diff
 }
 
 /// The tags for a resource created by `component` of deployment `name`.
@@ -74,6 +144,9 @@ pub fn resource_tags(
     let mut t = user.clone();
     t.insert(DEPLOYMENT.into(), name.into());
     t.insert(COMPONENT.into(), component.into());
+    if let Some(keys) = user_keys(user) {
+        t.insert(USER_KEYS.into(), keys);
+    }
     t
 }
 
@@ -169,6 +242,69 @@ mod tests {
             Ownership::Foreign
         );
         assert!(!rollback.owns(run2.iter().copied()));
+    }
+
+    #[test]
+    fn a_rerun_sets_changed_tags_and_removes_only_the_user_tags_it_applied() {
+        let owned = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let first = resource_tags(
+            &owned(&[("team", "payments"), ("env", "dev"), (EXECUTION, "run-1")]),
+            "orders",
+            "resource-gateway",
+        );
+        assert_eq!(first[USER_KEYS], "env,team");
+        // As AWS has it: ours, plus a tag someone else added.
+        let mut current = first.clone();
+        current.insert("CostCenter".into(), "42".into());
+        let now = resource_tags(
+            &owned(&[("team", "payroll"), ("owner", "dba"), (EXECUTION, "run-2")]),
+            "orders",
+            "resource-gateway",
+        );
+        let d = tag_diff(current.iter().map(|(k, v)| (k.as_str(), v.as_str())), &now);
+        assert_eq!(
+            d.set,
+            owned(&[
+                ("team", "payroll"),
+                ("owner", "dba"),
+                (USER_KEYS, "owner,team")
+            ]),
+            "never the execution tag: a rollback of this run must not claim the resource"
+        );
+        assert_eq!(d.remove, ["env"], "not CostCenter, which is not ours");
+        // Converged: nothing to do.
+        let mut after = current.clone();
+        after.extend(d.set.clone());
+        after.remove("env");
+        assert!(tag_diff(after.iter().map(|(k, v)| (k.as_str(), v.as_str())), &now).is_empty());
+        // Every user tag dropped: they go, and so does the record.
+        let none = resource_tags(&BTreeMap::new(), "orders", "resource-gateway");
+        let d = tag_diff(after.iter().map(|(k, v)| (k.as_str(), v.as_str())), &none);
+        assert!(d.set.is_empty());
+        assert_eq!(d.remove, ["owner", "team", USER_KEYS]);
+        // A resource from before the record: nothing is removed, the record is added.
+        let old = owned(&[("team", "payments"), (DEPLOYMENT, "orders")]);
+        let d = tag_diff(old.iter().map(|(k, v)| (k.as_str(), v.as_str())), &first);
+        assert!(d.remove.is_empty());
+        assert_eq!(d.set, owned(&[("env", "dev"), (USER_KEYS, "env,team")]));
+    }
+
+    #[test]
+    fn the_recorded_keys_must_fit_one_tag_value() {
+        let many: BTreeMap<String, String> = (0..30)
+            .map(|i| (format!("cost-allocation-key-{i:02}"), "x".to_string()))
+            .collect();
+        assert!(matches!(
+            validate_user_tags(&many),
+            Err(StepError::InvalidInput { field, .. }) if field == "tags"
+        ));
+        let few: BTreeMap<String, String> = many.into_iter().take(10).collect();
+        validate_user_tags(&few).unwrap();
     }
 
     #[test]

@@ -9,6 +9,25 @@ use crate::plan::*;
 pub const REGION: &str = "us-east-1";
 pub const ACCOUNT: &str = "123456789012";
 
+/// The tags a step of [`plan`]'s deployment put on what it created (`component`), as AWS lists
+/// them on a retry.
+pub fn created_tags(
+    deployment: &str,
+    component: &str,
+) -> std::collections::HashMap<String, String> {
+    crate::tags::resource_tags(&plan().tags, deployment, component)
+        .into_iter()
+        .collect()
+}
+
+/// [`created_tags`] as EC2 lists them.
+pub fn ec2_created_tags(deployment: &str, component: &str) -> Vec<aws_sdk_ec2::types::Tag> {
+    created_tags(deployment, component)
+        .into_iter()
+        .map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
 pub fn plan() -> Plan {
     let mut tags = BTreeMap::new();
     tags.insert("team".to_string(), "payments".to_string());

@@ -144,6 +144,36 @@ class Converge(unittest.TestCase):
             self.assertEqual(code, 0, err[-3000:])
             self.assertEqual(lattice.list_resource_configurations()["items"], [])
 
+    def test_changed_and_removed_tags_are_applied_and_others_tags_stay(self):
+        with LocalStack() as stack:
+            ids = stack.create_prerequisites()
+            doc = provision_input(ids)  # tags: team=payments, env=dev
+            out = self.provision(stack, doc, "tagged")
+            ec2, rds, lattice = (stack.client(s) for s in ("ec2", "rds", "vpc-lattice"))
+            sg = out["resources"]["databaseSecurityGroupId"]
+            [db] = rds.describe_db_instances(DBInstanceIdentifier="orders-db")["DBInstances"]
+            gw_arn = lattice.get_resource_gateway(resourceGatewayIdentifier=out["resources"]["resourceGatewayId"])["arn"]
+            # Tags someone else added: never ours to remove.
+            ec2.create_tags(Resources=[sg], Tags=[{"Key": "CostCenter", "Value": "42"}])
+            rds.add_tags_to_resource(ResourceName=db["DBInstanceArn"], Tags=[{"Key": "CostCenter", "Value": "42"}])
+            lattice.tag_resource(resourceArn=gw_arn, tags={"CostCenter": "42"})
+
+            self.provision(stack, {**doc, "tags": {"team": "payroll", "owner": "dba"}}, "retagged")
+
+            def user(tags: dict) -> dict:
+                return {k: v for k, v in tags.items() if not k.startswith("lattice-db-access:")}
+            want = {"team": "payroll", "owner": "dba", "CostCenter": "42"}
+            [g] = ec2.describe_security_groups(GroupIds=[sg])["SecurityGroups"]
+            self.assertEqual(user({t["Key"]: t["Value"] for t in g["Tags"] if t["Key"] != "Name"}), want)
+            [db] = rds.describe_db_instances(DBInstanceIdentifier="orders-db")["DBInstances"]
+            self.assertEqual(user({t["Key"]: t["Value"] for t in db["TagList"]}), want)
+            self.assertEqual(user(lattice.list_tags_for_resource(resourceArn=gw_arn)["tags"]), want)
+            # The execution that created them is still the first one: a rollback of a later run
+            # must never claim them.
+            gw_tags = lattice.list_tags_for_resource(resourceArn=gw_arn)["tags"]
+            self.assertTrue(gw_tags["lattice-db-access:execution"].startswith("tagged-"), gw_tags)
+            self.assertEqual(gw_tags["lattice-db-access:user-tag-keys"], "owner,team")
+
     def test_an_engine_change_is_refused_before_anything_changes(self):
         with LocalStack() as stack:
             ids = stack.create_prerequisites()

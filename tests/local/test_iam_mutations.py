@@ -124,15 +124,16 @@ def full_cycle(run: Run) -> None:
 
 
 def changed_rerun(run: Run) -> None:
-    """A re-run with a changed input converges: other CIDRs and groups, other tags; teardown keeps the
-    database, then a second teardown deletes it without a snapshot."""
+    """A re-run with a changed input converges: other CIDRs and groups (rules revoked), other tags (one
+    added, one removed); teardown keeps the database, then a second teardown deletes it without a
+    snapshot."""
     run.provision()
     ec2 = run.stack.client("ec2")
     other = ec2.create_security_group(GroupName="app2", Description="another application",
                                       VpcId=run.ids["clientVpc"])["GroupId"]
     run.provision(clientVpcs=[{"name": "client-vpc", "allowedCidrs": ["10.1.1.0/24"],
                                "allowedSecurityGroupIds": [other]}],
-                  tags={"team": "payments"})
+                  tags={"team": "payments", "owner": "dba"})
     run.teardown(keepDatabase=True)
     run.teardown(skipFinalSnapshot=True)
 

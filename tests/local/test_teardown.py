@@ -134,7 +134,9 @@ class Rollback(unittest.TestCase):
             code, _, err, _ = stack.run(provision_input(ids), name="first", quiet=True)
             self.assertEqual(code, 0, err)
             after_first = stack.inventory()
-            stack.emu("fail-next", {"op": "GetResourceGateway", "error": "ConflictException", "count": 50})
+            # (Not GetResourceGateway: ValidateInput reads the gateway too, and a failure there is
+            # before the lock, with nothing to roll back.)
+            stack.emu("fail-next", {"op": "GetResourceConfiguration", "error": "ConflictException", "count": 50})
             code, _, err, _ = stack.run(provision_input(ids), name="second", quiet=True)
             self.assertEqual(code, 2, err)
             self.assertIn("rolled back", err)

@@ -37,7 +37,8 @@ pub async fn handle(client: &Client, ctx: Ctx) -> Result<AccessControlsOut, Step
             &tags,
             &plan.name,
         )
-        .await?;
+        .await?
+        .id;
         // Exactly the client group and the sources the input names now: a source removed from
         // the input loses its rule (access revoked), one added gains it.
         let port = plan.port;
@@ -110,12 +111,7 @@ mod tests {
                     .security_groups(
                         aws_sdk_ec2::types::SecurityGroup::builder()
                             .group_id("sg-0c1c2c3d4e5f60004")
-                            .tags(
-                                aws_sdk_ec2::types::Tag::builder()
-                                    .key(shared::tags::DEPLOYMENT)
-                                    .value("orders")
-                                    .build(),
-                            )
+                            .set_tags(Some(testing::ec2_created_tags("orders", COMPONENT)))
                             .build(),
                     )
                     .build()

@@ -26,7 +26,8 @@ pub async fn handle(client: &Client, ctx: Ctx) -> Result<ClientAccessOut, StepEr
             &tags,
             &plan.name,
         )
-        .await?;
+        .await?
+        .id;
         // Egress only where the database is reachable: the Lattice link-local range (EC2's
         // default allow-all egress and a rule for a former port go).
         rule_changes.extend(
@@ -202,12 +203,7 @@ mod tests {
                     .security_groups(
                         aws_sdk_ec2::types::SecurityGroup::builder()
                             .group_id("sg-0c1c2c3d4e5f60003")
-                            .tags(
-                                aws_sdk_ec2::types::Tag::builder()
-                                    .key(shared::tags::DEPLOYMENT)
-                                    .value("orders")
-                                    .build(),
-                            )
+                            .set_tags(Some(testing::ec2_created_tags("orders", COMPONENT)))
                             .build(),
                     )
                     .build()

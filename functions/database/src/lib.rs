@@ -109,7 +109,9 @@ async fn create_instance(
     let db = &plan.database;
     let id = db.identifier.as_str();
     if let Some(found) = describe_instance(rds, id).await? {
-        return adopt_instance(plan, &found);
+        let out = adopt_instance(plan, &found)?;
+        retag(rds, found.db_instance_arn(), found.tag_list(), plan).await?;
+        return Ok(out);
     }
     let s = settings(plan)?;
     let subnet_group = subnet_group(net)?;
@@ -158,7 +160,11 @@ async fn create_instance(
         Err(e) if error_code(&e) == Some("DBInstanceAlreadyExists") => {
             // A concurrent attempt created it between our describe and create.
             match describe_instance(rds, id).await? {
-                Some(found) => adopt_instance(plan, &found),
+                Some(found) => {
+                    let out = adopt_instance(plan, &found)?;
+                    retag(rds, found.db_instance_arn(), found.tag_list(), plan).await?;
+                    Ok(out)
+                }
                 None => Err(StepError::from_sdk("rds:CreateDBInstance", &e)),
             }
         }
@@ -205,7 +211,11 @@ async fn create_cluster(
     let id = db.identifier.as_str();
     let s = settings(plan)?;
     let cluster = match describe_cluster(rds, id).await? {
-        Some(found) => adopt_cluster(plan, found)?,
+        Some(found) => {
+            let c = adopt_cluster(plan, found)?;
+            retag(rds, c.db_cluster_arn(), c.tag_list(), plan).await?;
+            c
+        }
         None => new_cluster(rds, plan, net, s).await?,
     };
 
@@ -277,7 +287,11 @@ async fn new_cluster(
         }
         Err(e) if error_code(&e) == Some("DBClusterAlreadyExistsFault") => {
             match describe_cluster(rds, id).await? {
-                Some(found) => adopt_cluster(plan, found),
+                Some(found) => {
+                    let c = adopt_cluster(plan, found)?;
+                    retag(rds, c.db_cluster_arn(), c.tag_list(), plan).await?;
+                    Ok(c)
+                }
                 None => Err(StepError::from_sdk("rds:CreateDBCluster", &e)),
             }
         }
@@ -442,6 +456,20 @@ fn ours(tags: &[Tag], name: &str) -> bool {
         tags.iter().filter_map(|t| Some((t.key()?, t.value()?))),
         name,
     )
+}
+
+/// An adopted database of ours takes the input's tags now ([`shared::tags::tag_diff`]).
+async fn retag(
+    rds: &Client,
+    arn: Option<&str>,
+    current: &[Tag],
+    plan: &Plan,
+) -> Result<(), StepError> {
+    let Some(arn) = arn else {
+        return Ok(());
+    };
+    let desired = shared::tags::resource_tags(&plan.tags, &plan.name, COMPONENT);
+    shared::rds::converge_tags(rds, arn, current, &desired).await
 }
 
 fn tags(plan: &Plan) -> Vec<Tag> {

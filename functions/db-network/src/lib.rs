@@ -83,8 +83,7 @@ pub async fn handle(ec2: &Ec2, rds: &Rds, ctx: Ctx) -> Result<DbNetworkOut, Step
     })
 }
 
-/// Find-then-ensure so a creation can be counted (the shared helper does not
-/// say whether it created or adopted).
+/// Our group of that name, counted when this call created it.
 async fn security_group(
     ec2: &Ec2,
     plan: &Plan,
@@ -92,13 +91,7 @@ async fn security_group(
     description: &str,
     tags: &BTreeMap<String, String>,
 ) -> Result<String, StepError> {
-    if let Some(id) =
-        shared::ec2::find_security_group(ec2, &plan.database_vpc_id, name, &plan.name).await?
-    {
-        tracing::info!(group_id = %id, group_name = name, "adopted security group");
-        return Ok(id);
-    }
-    let id = shared::ec2::ensure_security_group(
+    let group = shared::ec2::ensure_security_group(
         ec2,
         &plan.database_vpc_id,
         name,
@@ -107,11 +100,14 @@ async fn security_group(
         &plan.name,
     )
     .await?;
+    if !group.created {
+        return Ok(group.id);
+    }
     shared::emf::emit(
         &[("Function", COMPONENT)],
         &[("ResourcesCreated", 1.0, "Count")],
     );
-    Ok(id)
+    Ok(group.id)
 }
 
 fn rds_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
@@ -190,6 +186,8 @@ async fn adopt_subnet_group(
             plan.name
         )));
     }
+    let desired = shared::tags::resource_tags(&plan.tags, &plan.name, COMPONENT);
+    shared::rds::converge_tags(rds, arn, tags.tag_list(), &desired).await?;
     if found.vpc_id() != Some(plan.database_vpc_id.as_str()) {
         return Err(StepError::NameTaken(format!(
             "DB subnet group `{name}` of deployment `{}` is in {}, not in the database VPC {}; \
@@ -256,12 +254,7 @@ mod tests {
                             .group_id(id)
                             .group_name(group_name)
                             .vpc_id(VPC)
-                            .tags(
-                                aws_sdk_ec2::types::Tag::builder()
-                                    .key(shared::tags::DEPLOYMENT)
-                                    .value(deployment)
-                                    .build(),
-                            )
+                            .set_tags(Some(testing::ec2_created_tags(deployment, COMPONENT)))
                             .build(),
                     );
                 }
@@ -409,12 +402,12 @@ mod tests {
             .match_requests(|r| r.resource_name() == Some(GROUP_ARN))
             .then_output(move || {
                 ListTagsForResourceOutput::builder()
-                    .tag_list(
-                        Tag::builder()
-                            .key(shared::tags::DEPLOYMENT)
-                            .value(deployment)
-                            .build(),
-                    )
+                    .set_tag_list(Some(
+                        testing::created_tags(deployment, COMPONENT)
+                            .into_iter()
+                            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                            .collect(),
+                    ))
                     .build()
             })
     }

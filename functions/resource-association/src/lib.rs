@@ -100,6 +100,7 @@ async fn adopt(
         &what,
         arn,
         &plan.name,
+        &shared::lattice::tag_map(&plan.tags, &plan.name, COMPONENT),
     )
     .await?;
     tracing::info!(association_id = id, status = ?found.status(), "adopted resource association");
@@ -182,8 +183,9 @@ mod tests {
     }
 
     fn tags(deployment: &str) -> ListTagsForResourceOutput {
+        // What our create put there (a retry's view); another deployment's for a stranger.
         ListTagsForResourceOutput::builder()
-            .tags(shared::tags::DEPLOYMENT, deployment)
+            .set_tags(Some(testing::created_tags(deployment, COMPONENT)))
             .build()
     }
 

@@ -252,6 +252,7 @@ async fn adopt(
         found.name().unwrap_or_default(),
         arn,
         &plan.name,
+        &tags(plan),
     )
     .await?;
     let current = client
@@ -479,7 +480,7 @@ mod tests {
             .match_requests(|r| r.resource_arn() == Some(ARN))
             .then_output(move || {
                 ListTagsForResourceOutput::builder()
-                    .tags(shared::tags::DEPLOYMENT, deployment)
+                    .set_tags(Some(testing::created_tags(deployment, COMPONENT)))
                     .build()
             })
     }

@@ -88,6 +88,7 @@ async fn adopt(
         &plan.names.resource_gateway,
         arn,
         &plan.name,
+        &shared::lattice::tag_map(&plan.tags, &plan.name, COMPONENT),
     )
     .await?;
     if found.vpc_identifier() != Some(plan.database_vpc_id.as_str()) {
@@ -154,8 +155,9 @@ mod tests {
     }
 
     fn tags(deployment: &str) -> ListTagsForResourceOutput {
+        // What our create put there (a retry's view); another deployment's for a stranger.
         ListTagsForResourceOutput::builder()
-            .tags(shared::tags::DEPLOYMENT, deployment)
+            .set_tags(Some(testing::created_tags(deployment, COMPONENT)))
             .build()
     }
 

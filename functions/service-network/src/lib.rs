@@ -128,6 +128,7 @@ async fn adopt_service_network(
         &plan.names.service_network,
         arn,
         &plan.name,
+        &shared::lattice::tag_map(&plan.tags, &plan.name, COMPONENT),
     )
     .await?;
     Ok(IdArn {
@@ -404,8 +405,9 @@ mod tests {
     }
 
     fn tags(deployment: &str) -> ListTagsForResourceOutput {
+        // What our create put there (a retry's view); another deployment's for a stranger.
         ListTagsForResourceOutput::builder()
-            .tags(shared::tags::DEPLOYMENT, deployment)
+            .set_tags(Some(testing::created_tags(deployment, COMPONENT)))
             .build()
     }
 
