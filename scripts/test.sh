@@ -41,8 +41,8 @@ grep -Eq 'Passed checks: [1-9][0-9]*, Failed checks: 0,' target/checkov.log || {
 step "asl-validator"
 for f in statemachine/*.asl.json; do node_modules/.bin/asl-validator --json-path "$f"; done
 
-step "state machines are generated from scripts/gen_asl.py"
-python3 scripts/gen_asl.py --check
+step "state machines are what the Rust generator writes (statemachine crate)"
+cargo run -q -p statemachine --bin gen-asl -- --check
 
 step "template / state machine consistency tests"
 .venv/bin/python -m unittest discover -s tests -p 'test_*.py' -v 2>&1 | tee target/py-static.log

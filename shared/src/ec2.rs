@@ -121,9 +121,7 @@ async fn converge_tags(
             .await
             .aws("ec2:DeleteTags")?;
     }
-    if !diff.is_empty() {
-        tracing::info!(group_id = id, set = ?diff.set.keys().collect::<Vec<_>>(), removed = ?diff.remove, "tags converged");
-    }
+    diff.log(id);
     Ok(())
 }
 
@@ -261,10 +259,37 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
+    rule_settled(group_id, op, sent, "InvalidPermission.Duplicate")
+}
+
+/// A revoke whose rule is already gone counts as done.
+fn rule_gone<T, E, R>(
+    group_id: &str,
+    op: &str,
+    sent: Result<T, SdkError<E, R>>,
+) -> Result<(), StepError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    rule_settled(group_id, op, sent, "InvalidPermission.NotFound")
+}
+
+/// `sent`, with the error code that means "already so" counted as success.
+fn rule_settled<T, E, R>(
+    group_id: &str,
+    op: &str,
+    sent: Result<T, SdkError<E, R>>,
+    already: &str,
+) -> Result<(), StepError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
     match sent {
         Ok(_) => Ok(()),
-        Err(e) if error_code(&e) == Some("InvalidPermission.Duplicate") => {
-            tracing::debug!(group_id, op, "rule already present");
+        Err(e) if error_code(&e) == Some(already) => {
+            tracing::debug!(group_id, op, already, "rule already as wanted");
             Ok(())
         }
         Err(e) => Err(StepError::from_sdk(op, &e)),
@@ -374,6 +399,9 @@ fn describe_changes(group_id: &str, direction: &str, diff: &RuleDiff) -> Vec<Str
             ));
         }
     }
+    if !out.is_empty() {
+        tracing::info!(group_id, changes = ?out, "security group rules converged");
+    }
     out
 }
 
@@ -405,23 +433,27 @@ pub async fn converge_ingress(
 ) -> Result<Vec<String>, StepError> {
     let group = describe_group(client, group_id).await?;
     let diff = rule_diff(group.ip_permissions(), &desired);
-    for p in &diff.add {
-        ensure_ingress(client, group_id, p.clone()).await?;
-    }
-    if !diff.revoke.is_empty() {
-        tracing::info!(group_id, rules = ?diff.revoke, "revoking ingress the input no longer asks for");
+    let revoke = |stale| async move {
         let sent = client
             .revoke_security_group_ingress()
             .group_id(group_id)
-            .set_ip_permissions(Some(diff.revoke.clone()))
+            .set_ip_permissions(Some(stale))
             .send()
             .await;
-        rule_gone(group_id, "ec2:RevokeSecurityGroupIngress", sent)?;
-    }
-    Ok(describe_changes(group_id, "ingress", &diff))
+        rule_gone(group_id, "ec2:RevokeSecurityGroupIngress", sent)
+    };
+    apply_rules(
+        group_id,
+        "ingress",
+        diff,
+        |p| ensure_ingress(client, group_id, p),
+        revoke,
+    )
+    .await
 }
 
 /// Make the group's egress exactly `desired` (EC2's default allow-all egress included: it goes).
+/// (Apart from [`converge_ingress`] so that each caller's policy grants only its direction.)
 pub async fn converge_egress(
     client: &Client,
     group_id: &str,
@@ -429,40 +461,44 @@ pub async fn converge_egress(
 ) -> Result<Vec<String>, StepError> {
     let group = describe_group(client, group_id).await?;
     let diff = rule_diff(group.ip_permissions_egress(), &desired);
-    for p in &diff.add {
-        ensure_egress(client, group_id, p.clone()).await?;
-    }
-    if !diff.revoke.is_empty() {
-        tracing::info!(group_id, rules = ?diff.revoke, "revoking egress the input no longer asks for");
+    let revoke = |stale| async move {
         let sent = client
             .revoke_security_group_egress()
             .group_id(group_id)
-            .set_ip_permissions(Some(diff.revoke.clone()))
+            .set_ip_permissions(Some(stale))
             .send()
             .await;
-        rule_gone(group_id, "ec2:RevokeSecurityGroupEgress", sent)?;
-    }
-    Ok(describe_changes(group_id, "egress", &diff))
+        rule_gone(group_id, "ec2:RevokeSecurityGroupEgress", sent)
+    };
+    apply_rules(
+        group_id,
+        "egress",
+        diff,
+        |p| ensure_egress(client, group_id, p),
+        revoke,
+    )
+    .await
 }
 
-/// A revoke whose rule is already gone counts as done.
-fn rule_gone<T, E, R>(
+/// Add what `diff` adds, then revoke what it revokes (one call); the changes, described.
+async fn apply_rules<AF, RF>(
     group_id: &str,
-    op: &str,
-    sent: Result<T, SdkError<E, R>>,
-) -> Result<(), StepError>
+    direction: &str,
+    diff: RuleDiff,
+    add: impl Fn(IpPermission) -> AF,
+    revoke: impl FnOnce(Vec<IpPermission>) -> RF,
+) -> Result<Vec<String>, StepError>
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    AF: std::future::Future<Output = Result<(), StepError>>,
+    RF: std::future::Future<Output = Result<(), StepError>>,
 {
-    match sent {
-        Ok(_) => Ok(()),
-        Err(e) if error_code(&e) == Some("InvalidPermission.NotFound") => {
-            tracing::debug!(group_id, op, "rule already gone");
-            Ok(())
-        }
-        Err(e) => Err(StepError::from_sdk(op, &e)),
+    for p in &diff.add {
+        add(p.clone()).await?;
     }
+    if !diff.revoke.is_empty() {
+        revoke(diff.revoke.clone()).await?;
+    }
+    Ok(describe_changes(group_id, direction, &diff))
 }
 
 #[cfg(test)]

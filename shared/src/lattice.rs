@@ -106,9 +106,7 @@ pub async fn adopt(
             .await
             .aws("vpc-lattice:UntagResource")?;
     }
-    if !diff.is_empty() {
-        tracing::info!(kind, name, set = ?diff.set.keys().collect::<Vec<_>>(), removed = ?diff.remove, "tags converged");
-    }
+    diff.log(arn);
     Ok(())
 }
 

@@ -1,9 +1,10 @@
 //! Polling policy for the state machine's Wait → status Task → Choice loops:
 //! bounded attempts and a backed-off wait, computed here so the ASL stays simple.
 //!
-//! scripts/gen_asl.py reads the two policies below (the `Policy { … }` literals, so keep them
-//! literal) and derives each state machine's `TimeoutSeconds` from the longest path of Waits
-//! they allow, so that an execution is never stopped mid-rollback (tests/test_template.py checks).
+//! The ASL generator (the `statemachine` crate) derives each state machine's `TimeoutSeconds`
+//! from the longest path of Waits the two policies below allow, so that an execution is never
+//! stopped mid-rollback (tests/test_template.py recomputes it from the `Policy { … }` literals:
+//! keep them literal).
 
 use crate::plan::{PollOut, PollState};
 
@@ -129,8 +130,8 @@ mod tests {
         assert!((1700..=1900).contains(&lattice), "{lattice}");
         let db = Policy::DATABASE.bound_seconds();
         assert!((5300..=5700).contains(&db), "{db}");
-        // The exact figures tests/test_template.py expects of scripts/gen_asl.py's mirror of these
-        // policies, from which the state machines' TimeoutSeconds is derived.
+        // The exact figures tests/test_template.py's mirror of these policies expects; the state
+        // machines' TimeoutSeconds is derived from them.
         assert_eq!((lattice, db), (1782, 5610));
         assert_eq!(
             (

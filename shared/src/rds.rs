@@ -43,9 +43,7 @@ pub async fn converge_tags(
             .await
             .aws("rds:RemoveTagsFromResource")?;
     }
-    if !diff.is_empty() {
-        tracing::info!(arn, set = ?diff.set.keys().collect::<Vec<_>>(), removed = ?diff.remove, "tags converged");
-    }
+    diff.log(arn);
     Ok(())
 }
 

@@ -108,6 +108,18 @@ impl TagDiff {
     pub fn is_empty(&self) -> bool {
         self.set.is_empty() && self.remove.is_empty()
     }
+
+    /// One log line when anything changed on `resource`.
+    pub fn log(&self, resource: &str) {
+        if !self.is_empty() {
+            tracing::info!(
+                resource,
+                set = ?self.set.keys().collect::<Vec<_>>(),
+                removed = ?self.remove,
+                "tags converged"
+            );
+        }
+    }
 }
 
 pub fn tag_diff<'a>(

@@ -21,6 +21,7 @@ pub fn created_tags(
 }
 
 /// [`created_tags`] as EC2 lists them.
+#[cfg(feature = "ec2")]
 pub fn ec2_created_tags(deployment: &str, component: &str) -> Vec<aws_sdk_ec2::types::Tag> {
     created_tags(deployment, component)
         .into_iter()
