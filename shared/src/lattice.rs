@@ -110,6 +110,38 @@ pub async fn adopt(
     Ok(())
 }
 
+/// The service network named `name`, if any (Lattice has no name filter: page through).
+pub async fn service_network_named(
+    client: &Client,
+    name: &str,
+) -> Result<Option<aws_sdk_vpclattice::types::ServiceNetworkSummary>, StepError> {
+    let items = client
+        .list_service_networks()
+        .into_paginator()
+        .items()
+        .send();
+    crate::pages::first(items, "vpc-lattice:ListServiceNetworks", |s| {
+        s.name() == Some(name)
+    })
+    .await
+}
+
+/// The resource gateway named `name`, if any (Lattice has no name filter: page through).
+pub async fn gateway_named(
+    client: &Client,
+    name: &str,
+) -> Result<Option<aws_sdk_vpclattice::types::ResourceGatewaySummary>, StepError> {
+    let items = client
+        .list_resource_gateways()
+        .into_paginator()
+        .items()
+        .send();
+    crate::pages::first(items, "vpc-lattice:ListResourceGateways", |g| {
+        g.name() == Some(name)
+    })
+    .await
+}
+
 /// The gateways named like ours (`<deployment>-rgw`): (gateway id, deployment). One
 /// `ListResourceGateways` page per 100 gateways in the Region, whoever owns them: our names narrow
 /// the candidates before any tag is read (the failover's cost must not grow with the account).

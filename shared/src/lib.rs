@@ -4,6 +4,7 @@
 pub mod emf;
 pub mod error;
 pub mod input;
+pub mod pages;
 pub mod plan;
 pub mod poll;
 pub mod runtime;

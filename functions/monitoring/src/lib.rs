@@ -272,27 +272,16 @@ async fn find_resource_subscription(
     lattice: &aws_sdk_vpclattice::Client,
     sn_id: &str,
 ) -> Result<Option<AccessLogSubscriptionSummary>, StepError> {
-    let mut token = None;
-    loop {
-        let page = lattice
-            .list_access_log_subscriptions()
-            .resource_identifier(sn_id)
-            .set_next_token(token)
-            .send()
-            .await
-            .aws("vpc-lattice:ListAccessLogSubscriptions")?;
-        if let Some(s) = page
-            .items()
-            .iter()
-            .find(|s| s.service_network_log_type() == Some(&ServiceNetworkLogType::Resource))
-        {
-            return Ok(Some(s.clone()));
-        }
-        match page.next_token() {
-            Some(t) => token = Some(t.to_string()),
-            None => return Ok(None),
-        }
-    }
+    let items = lattice
+        .list_access_log_subscriptions()
+        .resource_identifier(sn_id)
+        .into_paginator()
+        .items()
+        .send();
+    shared::pages::first(items, "vpc-lattice:ListAccessLogSubscriptions", |s| {
+        s.service_network_log_type() == Some(&ServiceNetworkLogType::Resource)
+    })
+    .await
 }
 
 /// The RDS dimension for the planned database.

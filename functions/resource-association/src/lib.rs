@@ -8,7 +8,7 @@ use aws_sdk_vpclattice::types::{
 };
 use aws_sdk_vpclattice::Client;
 use shared::plan::{client_token, IdArn, Plan};
-use shared::{Ctx, SdkResultExt, StepError};
+use shared::{Ctx, StepError};
 
 pub const COMPONENT: &str = "resource-association";
 
@@ -117,28 +117,19 @@ pub async fn find(
     sn: &str,
     rcfg: &str,
 ) -> Result<Option<ServiceNetworkResourceAssociationSummary>, StepError> {
-    let mut token = None;
-    loop {
-        let page = client
-            .list_service_network_resource_associations()
-            .service_network_identifier(sn)
-            .resource_configuration_identifier(rcfg)
-            .set_next_token(token)
-            .send()
-            .await
-            .aws("vpc-lattice:ListServiceNetworkResourceAssociations")?;
-        if let Some(a) = page
-            .items()
-            .iter()
-            .find(|a| a.resource_configuration_id() == Some(rcfg))
-        {
-            return Ok(Some(a.clone()));
-        }
-        match page.next_token() {
-            Some(t) => token = Some(t.to_string()),
-            None => return Ok(None),
-        }
-    }
+    let items = client
+        .list_service_network_resource_associations()
+        .service_network_identifier(sn)
+        .resource_configuration_identifier(rcfg)
+        .into_paginator()
+        .items()
+        .send();
+    shared::pages::first(
+        items,
+        "vpc-lattice:ListServiceNetworkResourceAssociations",
+        |a| a.resource_configuration_id() == Some(rcfg),
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -398,27 +398,17 @@ pub async fn find(
     gateway_id: &str,
     names: &[String],
 ) -> Result<Vec<ResourceConfigurationSummary>, StepError> {
-    let mut found = Vec::new();
-    let mut token = None;
-    loop {
-        let page = client
-            .list_resource_configurations()
-            .resource_gateway_identifier(gateway_id)
-            .set_next_token(token)
-            .send()
-            .await
-            .aws("vpc-lattice:ListResourceConfigurations")?;
-        found.extend(
-            page.items()
-                .iter()
-                .filter(|c| c.name().is_some_and(|n| names.iter().any(|m| m == n)))
-                .cloned(),
-        );
-        match page.next_token() {
-            Some(t) => token = Some(t.to_string()),
-            None => break,
-        }
-    }
+    let items = client
+        .list_resource_configurations()
+        .resource_gateway_identifier(gateway_id)
+        .into_paginator()
+        .items()
+        .send();
+    let mut found: Vec<_> = shared::pages::all(items, "vpc-lattice:ListResourceConfigurations")
+        .await?
+        .into_iter()
+        .filter(|c| c.name().is_some_and(|n| names.iter().any(|m| m == n)))
+        .collect();
     found.sort_by_key(|c| names.iter().position(|n| c.name() == Some(n.as_str())));
     Ok(found)
 }

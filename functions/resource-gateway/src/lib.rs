@@ -5,7 +5,7 @@
 use aws_sdk_vpclattice::types::{ResourceGatewayIpAddressType, ResourceGatewaySummary};
 use aws_sdk_vpclattice::Client;
 use shared::plan::{client_token, IdArn};
-use shared::{Ctx, SdkResultExt, StepError};
+use shared::{Ctx, StepError};
 
 pub const COMPONENT: &str = "resource-gateway";
 
@@ -107,27 +107,12 @@ async fn adopt(
     })
 }
 
-/// The gateway named `name`, if any (Lattice has no name filter: page through).
+/// The gateway named `name`, if any.
 pub async fn find(
     client: &Client,
     name: &str,
 ) -> Result<Option<ResourceGatewaySummary>, StepError> {
-    let mut token = None;
-    loop {
-        let page = client
-            .list_resource_gateways()
-            .set_next_token(token)
-            .send()
-            .await
-            .aws("vpc-lattice:ListResourceGateways")?;
-        if let Some(g) = page.items().iter().find(|g| g.name() == Some(name)) {
-            return Ok(Some(g.clone()));
-        }
-        match page.next_token() {
-            Some(t) => token = Some(t.to_string()),
-            None => return Ok(None),
-        }
-    }
+    shared::lattice::gateway_named(client, name).await
 }
 
 #[cfg(test)]

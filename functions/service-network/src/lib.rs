@@ -137,24 +137,9 @@ async fn adopt_service_network(
     })
 }
 
-/// The service network named `name`, if any (Lattice has no name filter: page through).
+/// The service network named `name`, if any.
 pub async fn find(client: &Client, name: &str) -> Result<Option<ServiceNetworkSummary>, StepError> {
-    let mut token = None;
-    loop {
-        let page = client
-            .list_service_networks()
-            .set_next_token(token)
-            .send()
-            .await
-            .aws("vpc-lattice:ListServiceNetworks")?;
-        if let Some(sn) = page.items().iter().find(|s| s.name() == Some(name)) {
-            return Ok(Some(sn.clone()));
-        }
-        match page.next_token() {
-            Some(t) => token = Some(t.to_string()),
-            None => return Ok(None),
-        }
-    }
+    shared::lattice::service_network_named(client, name).await
 }
 
 // ---- the VPC associations ----
@@ -319,22 +304,13 @@ async fn list_vpc_associations(
     client: &Client,
     vpc: &str,
 ) -> Result<Vec<ServiceNetworkVpcAssociationSummary>, StepError> {
-    let mut all = Vec::new();
-    let mut token = None;
-    loop {
-        let page = client
-            .list_service_network_vpc_associations()
-            .vpc_identifier(vpc)
-            .set_next_token(token)
-            .send()
-            .await
-            .aws("vpc-lattice:ListServiceNetworkVpcAssociations")?;
-        all.extend_from_slice(page.items());
-        match page.next_token() {
-            Some(t) => token = Some(t.to_string()),
-            None => return Ok(all),
-        }
-    }
+    let items = client
+        .list_service_network_vpc_associations()
+        .vpc_identifier(vpc)
+        .into_paginator()
+        .items()
+        .send();
+    shared::pages::all(items, "vpc-lattice:ListServiceNetworkVpcAssociations").await
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ use aws_sdk_vpclattice::types::{
 };
 use aws_sdk_vpclattice::Client;
 use shared::error::names::RESOURCE_NOT_FOUND;
+use shared::pages;
 use shared::poll::Policy;
 use shared::tags::{Owner, Ownership};
 use shared::teardown::{entry, settle, Outcome, Progress};
@@ -634,72 +635,35 @@ fn status_of<S: AsRef<str>>(s: Option<&S>) -> String {
 // ---- listing (Lattice has no name filters: page through) ----
 
 async fn find_service_network(client: &Client, name: &str) -> Result<Option<Found>, StepError> {
-    let mut token = None;
-    loop {
-        let page = client
-            .list_service_networks()
-            .set_next_token(token)
-            .send()
-            .await
-            .aws("vpc-lattice:ListServiceNetworks")?;
-        if let Some(s) = page.items().iter().find(|s| s.name() == Some(name)) {
-            return Ok(Some(Found {
-                id: s.id().unwrap_or_default().into(),
-                arn: s.arn().unwrap_or_default().into(),
-                status: String::new(),
-                keep: false,
-            }));
-        }
-        match page.next_token() {
-            Some(t) => token = Some(t.to_string()),
-            None => return Ok(None),
-        }
-    }
+    let found = shared::lattice::service_network_named(client, name).await?;
+    Ok(found.map(|s| Found {
+        id: s.id().unwrap_or_default().into(),
+        arn: s.arn().unwrap_or_default().into(),
+        status: String::new(),
+        keep: false,
+    }))
 }
 
 async fn find_gateway(client: &Client, name: &str) -> Result<Option<Found>, StepError> {
-    let mut token = None;
-    loop {
-        let page = client
-            .list_resource_gateways()
-            .set_next_token(token)
-            .send()
-            .await
-            .aws("vpc-lattice:ListResourceGateways")?;
-        if let Some(g) = page.items().iter().find(|g| g.name() == Some(name)) {
-            return Ok(Some(Found {
-                id: g.id().unwrap_or_default().into(),
-                arn: g.arn().unwrap_or_default().into(),
-                status: status_of(g.status()),
-                keep: false,
-            }));
-        }
-        match page.next_token() {
-            Some(t) => token = Some(t.to_string()),
-            None => return Ok(None),
-        }
-    }
+    let found = shared::lattice::gateway_named(client, name).await?;
+    Ok(found.map(|g| Found {
+        id: g.id().unwrap_or_default().into(),
+        arn: g.arn().unwrap_or_default().into(),
+        status: status_of(g.status()),
+        keep: false,
+    }))
 }
 
 /// Every configuration of the account: ours by name, and those on our gateway.
 async fn list_configurations(
     client: &Client,
 ) -> Result<Vec<ResourceConfigurationSummary>, StepError> {
-    let mut all = Vec::new();
-    let mut token = None;
-    loop {
-        let page = client
-            .list_resource_configurations()
-            .set_next_token(token)
-            .send()
-            .await
-            .aws("vpc-lattice:ListResourceConfigurations")?;
-        all.extend_from_slice(page.items());
-        match page.next_token() {
-            Some(t) => token = Some(t.to_string()),
-            None => return Ok(all),
-        }
-    }
+    let items = client
+        .list_resource_configurations()
+        .into_paginator()
+        .items()
+        .send();
+    pages::all(items, "vpc-lattice:ListResourceConfigurations").await
 }
 
 /// The associations of our network and of our configurations, each once.
@@ -714,24 +678,16 @@ async fn list_resource_associations(
         .into_iter()
         .chain(rcfgs.iter().map(|r| (None, Some(*r))));
     for (sn, rcfg) in queries {
-        let mut token = None;
-        loop {
-            let page = client
-                .list_service_network_resource_associations()
-                .set_service_network_identifier(sn.map(str::to_string))
-                .set_resource_configuration_identifier(rcfg.map(str::to_string))
-                .set_next_token(token)
-                .send()
-                .await
-                .aws("vpc-lattice:ListServiceNetworkResourceAssociations")?;
-            for a in page.items() {
-                if !all.iter().any(|b| b.id() == a.id()) {
-                    all.push(a.clone());
-                }
-            }
-            match page.next_token() {
-                Some(t) => token = Some(t.to_string()),
-                None => break,
+        let items = client
+            .list_service_network_resource_associations()
+            .set_service_network_identifier(sn.map(str::to_string))
+            .set_resource_configuration_identifier(rcfg.map(str::to_string))
+            .into_paginator()
+            .items()
+            .send();
+        for a in pages::all(items, "vpc-lattice:ListServiceNetworkResourceAssociations").await? {
+            if !all.iter().any(|b| b.id() == a.id()) {
+                all.push(a);
             }
         }
     }
@@ -742,44 +698,26 @@ async fn list_vpc_associations(
     client: &Client,
     sn: &str,
 ) -> Result<Vec<ServiceNetworkVpcAssociationSummary>, StepError> {
-    let mut all = Vec::new();
-    let mut token = None;
-    loop {
-        let page = client
-            .list_service_network_vpc_associations()
-            .service_network_identifier(sn)
-            .set_next_token(token)
-            .send()
-            .await
-            .aws("vpc-lattice:ListServiceNetworkVpcAssociations")?;
-        all.extend_from_slice(page.items());
-        match page.next_token() {
-            Some(t) => token = Some(t.to_string()),
-            None => return Ok(all),
-        }
-    }
+    let items = client
+        .list_service_network_vpc_associations()
+        .service_network_identifier(sn)
+        .into_paginator()
+        .items()
+        .send();
+    pages::all(items, "vpc-lattice:ListServiceNetworkVpcAssociations").await
 }
 
 async fn list_subscriptions(
     client: &Client,
     sn: &str,
 ) -> Result<Vec<AccessLogSubscriptionSummary>, StepError> {
-    let mut all = Vec::new();
-    let mut token = None;
-    loop {
-        let page = client
-            .list_access_log_subscriptions()
-            .resource_identifier(sn)
-            .set_next_token(token)
-            .send()
-            .await
-            .aws("vpc-lattice:ListAccessLogSubscriptions")?;
-        all.extend_from_slice(page.items());
-        match page.next_token() {
-            Some(t) => token = Some(t.to_string()),
-            None => return Ok(all),
-        }
-    }
+    let items = client
+        .list_access_log_subscriptions()
+        .resource_identifier(sn)
+        .into_paginator()
+        .items()
+        .send();
+    pages::all(items, "vpc-lattice:ListAccessLogSubscriptions").await
 }
 
 #[cfg(test)]

@@ -185,22 +185,13 @@ pub async fn resolve_vpc(
         }
         (None, Some(name)) => {
             let f = format!("{field}.name");
-            let mut vpcs = Vec::new();
-            let mut token = None;
-            loop {
-                let page = ec2
-                    .describe_vpcs()
-                    .filters(Filter::builder().name("tag:Name").values(name).build())
-                    .set_next_token(token)
-                    .send()
-                    .await
-                    .aws("ec2:DescribeVpcs")?;
-                vpcs.extend(page.vpcs().iter().cloned());
-                match page.next_token() {
-                    Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                    _ => break,
-                }
-            }
+            let items = ec2
+                .describe_vpcs()
+                .filters(Filter::builder().name("tag:Name").values(name).build())
+                .into_paginator()
+                .items()
+                .send();
+            let vpcs = shared::pages::all(items, "ec2:DescribeVpcs").await?;
             match vpcs.len() {
                 0 => {
                     return Err(StepError::invalid(
@@ -259,32 +250,24 @@ pub async fn private_subnets(
     tag: &TagFilter,
 ) -> Result<Subnets, StepError> {
     let mut by_az: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut token = None;
-    loop {
-        let page = ec2
-            .describe_subnets()
-            .filters(Filter::builder().name("vpc-id").values(vpc_id).build())
-            .filters(
-                Filter::builder()
-                    .name(format!("tag:{}", tag.key))
-                    .values(&tag.value)
-                    .build(),
-            )
-            .set_next_token(token)
-            .send()
-            .await
-            .aws("ec2:DescribeSubnets")?;
-        for s in page.subnets() {
-            if let (Some(id), Some(az)) = (s.subnet_id(), s.availability_zone()) {
-                by_az
-                    .entry(az.to_string())
-                    .or_default()
-                    .insert(id.to_string());
-            }
-        }
-        match page.next_token() {
-            Some(t) if !t.is_empty() => token = Some(t.to_string()),
-            _ => break,
+    let items = ec2
+        .describe_subnets()
+        .filters(Filter::builder().name("vpc-id").values(vpc_id).build())
+        .filters(
+            Filter::builder()
+                .name(format!("tag:{}", tag.key))
+                .values(&tag.value)
+                .build(),
+        )
+        .into_paginator()
+        .items()
+        .send();
+    for s in shared::pages::all(items, "ec2:DescribeSubnets").await? {
+        if let (Some(id), Some(az)) = (s.subnet_id(), s.availability_zone()) {
+            by_az
+                .entry(az.to_string())
+                .or_default()
+                .insert(id.to_string());
         }
     }
     if by_az.len() < 2 {
