@@ -60,7 +60,7 @@ pub async fn owned_by(client: &Client, arn: &str, owner: &tags::Owner) -> Result
 }
 
 /// Adopt `arn` if it is ours (and bring its user tags to `desired`, see
-/// [`tags::tag_diff`]), else explain the name clash.
+/// [`tags::tag_diff`]), else explain the name clash. Returns its tags as they were.
 pub async fn adopt(
     client: &Client,
     kind: &str,
@@ -68,7 +68,7 @@ pub async fn adopt(
     arn: &str,
     deployment: &str,
     desired: &HashMap<String, String>,
-) -> Result<(), StepError> {
+) -> Result<HashMap<String, String>, StepError> {
     let current = client
         .list_tags_for_resource()
         .resource_arn(arn)
@@ -107,7 +107,7 @@ pub async fn adopt(
             .aws("vpc-lattice:UntagResource")?;
     }
     diff.log(arn);
-    Ok(())
+    Ok(current)
 }
 
 /// The service network named `name`, if any (Lattice has no name filter: page through).

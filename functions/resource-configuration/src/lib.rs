@@ -246,7 +246,7 @@ async fn adopt(
         found.id().unwrap_or_default(),
         found.arn().unwrap_or_default(),
     );
-    shared::lattice::adopt(
+    let before = shared::lattice::adopt(
         client,
         "resource configuration",
         found.name().unwrap_or_default(),
@@ -261,7 +261,8 @@ async fn adopt(
         .send()
         .await
         .aws("vpc-lattice:GetResourceConfiguration")?;
-    reconcile(client, plan, want, id, arn, &current).await?;
+    reconcile(client, plan, want, id, &current).await?;
+    converge_identity(client, plan, arn, &before).await?;
     Ok(IdArn {
         id: id.into(),
         arn: arn.into(),
@@ -274,7 +275,6 @@ async fn reconcile(
     plan: &Plan,
     want: &Desired,
     id: &str,
-    arn: &str,
     current: &GetResourceConfigurationOutput,
 ) -> Result<(), StepError> {
     let conflict = |message: String| StepError::Conflict {
@@ -321,20 +321,67 @@ async fn reconcile(
         .send()
         .await
         .aws("vpc-lattice:UpdateResourceConfiguration")?;
-    // dns <-> ip keeps the type but changes the mode: keep the tags the failover Lambda reads true.
-    client
-        .tag_resource()
-        .resource_arn(arn)
-        .set_tags(Some(identity_tags(plan).into_iter().collect()))
-        .send()
-        .await
-        .aws("vpc-lattice:TagResource")?;
     tracing::info!(
         resource_configuration_id = id,
         definition = %want.summary,
         "updated the adopted resource configuration to the desired definition"
     );
     Ok(())
+}
+
+/// The tags the failover reads (mode, primary, standby) as the plan has them, which after a
+/// takeover is what the failover recorded: set where they differ, the standby's removed when the
+/// input names none any more.
+async fn converge_identity(
+    client: &Client,
+    plan: &Plan,
+    arn: &str,
+    before: &std::collections::HashMap<String, String>,
+) -> Result<(), StepError> {
+    let (set, remove) = identity_diff(plan, before);
+    if !set.is_empty() {
+        client
+            .tag_resource()
+            .resource_arn(arn)
+            .set_tags(Some(set.clone().into_iter().collect()))
+            .send()
+            .await
+            .aws("vpc-lattice:TagResource")?;
+    }
+    if !remove.is_empty() {
+        client
+            .untag_resource()
+            .resource_arn(arn)
+            .set_tag_keys(Some(remove.clone()))
+            .send()
+            .await
+            .aws("vpc-lattice:UntagResource")?;
+    }
+    if !set.is_empty() || !remove.is_empty() {
+        tracing::info!(arn, ?set, ?remove, "identity tags converged");
+    }
+    Ok(())
+}
+
+/// (tags to set, keys to remove) for the identity tags (pure).
+fn identity_diff(
+    plan: &Plan,
+    before: &std::collections::HashMap<String, String>,
+) -> (Vec<(String, String)>, Vec<String>) {
+    let set: Vec<(String, String)> = identity_tags(plan)
+        .into_iter()
+        .filter(|(k, v)| before.get(k) != Some(v))
+        .collect();
+    let remove = if plan.standby.is_none() {
+        [shared::tags::STANDBY_KIND, shared::tags::STANDBY_IDENTIFIER]
+            .into_iter()
+            .filter(|k| before.contains_key(*k))
+            .map(String::from)
+            .collect()
+    } else {
+        vec![]
+    };
+    (set, remove)
 }
 
 fn same_definition(
@@ -469,8 +516,11 @@ mod tests {
         mock!(Client::list_tags_for_resource)
             .match_requests(|r| r.resource_arn() == Some(ARN))
             .then_output(move || {
+                // What our create put there: our tags and the identity the plan records.
+                let mut t = testing::created_tags(deployment, COMPONENT);
+                t.extend(identity_tags(&testing::plan()));
                 ListTagsForResourceOutput::builder()
-                    .set_tags(Some(testing::created_tags(deployment, COMPONENT)))
+                    .set_tags(Some(t))
                     .build()
             })
     }
@@ -688,7 +738,17 @@ mod tests {
     #[tokio::test]
     async fn an_adopted_dns_configuration_with_a_stale_endpoint_is_updated() {
         let list = listed();
-        let tags = owned_by("orders");
+        // It was in ip mode (tags say so): back to dns, the mode tag follows.
+        let tags = mock!(Client::list_tags_for_resource)
+            .match_requests(|r| r.resource_arn() == Some(ARN))
+            .then_output(|| {
+                let mut t = testing::created_tags("orders", COMPONENT);
+                t.extend(identity_tags(&testing::plan()));
+                t.insert(shared::tags::MODE.into(), "ip".into());
+                ListTagsForResourceOutput::builder()
+                    .set_tags(Some(t))
+                    .build()
+            });
         let get = mock!(Client::get_resource_configuration).then_output(|| {
             current(
                 ResourceConfigurationType::Single,
@@ -915,5 +975,39 @@ mod tests {
             choose(&names, &[single, going], &Arn),
             Choice::Busy(m) if m.contains("orders-rcfg and orders-rcfg-2")
         ));
+    }
+
+    #[test]
+    fn identity_tags_follow_the_plan_and_a_dropped_standby_is_untagged() {
+        let mut plan = testing::plan();
+        plan.standby = Some(shared::plan::DbRef {
+            kind: shared::plan::DbKind::Instance,
+            identifier: "orders-replica".into(),
+        });
+        let before: std::collections::HashMap<String, String> =
+            identity_tags(&plan).into_iter().collect();
+        assert_eq!(identity_diff(&plan, &before), (vec![], vec![]));
+        // The input drops the standby: its two tags go, nothing is set.
+        plan.standby = None;
+        let (set, remove) = identity_diff(&plan, &before);
+        assert!(set.is_empty(), "{set:?}");
+        assert_eq!(
+            remove,
+            [shared::tags::STANDBY_KIND, shared::tags::STANDBY_IDENTIFIER]
+        );
+        // Another standby: its identifier is set.
+        plan.standby = Some(shared::plan::DbRef {
+            kind: shared::plan::DbKind::Instance,
+            identifier: "orders-replica-2".into(),
+        });
+        let (set, remove) = identity_diff(&plan, &before);
+        assert_eq!(
+            set,
+            [(
+                shared::tags::STANDBY_IDENTIFIER.to_string(),
+                "orders-replica-2".to_string()
+            )]
+        );
+        assert!(remove.is_empty());
     }
 }

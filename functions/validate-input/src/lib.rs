@@ -667,8 +667,7 @@ pub async fn follow_failover(
     check_takeover(&plan, &primary.identifier, &observed)?;
     // The unchanged input names the promoted database as the standby: the tags know better (the
     // old primary). An input that names another standby, or none, is the user's change and the
-    // plan carries it (the configuration's tags take it when the resource-configuration step
-    // rewrites them; re-tagging an otherwise unchanged configuration is not done yet).
+    // plan carries it (the resource-configuration step brings the configuration's tags to it).
     let standby = match plan.standby.take() {
         Some(s) if s.is(&primary) => DbRef::tagged_standby(&cfg.tags),
         from_input => from_input,
