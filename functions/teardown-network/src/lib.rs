@@ -13,7 +13,7 @@
 
 pub use shared::teardown::{Previous, TeardownInput, TeardownOut};
 
-use aws_sdk_ec2::types::{Filter, IpPermission, SecurityGroup, UserIdGroupPair};
+use aws_sdk_ec2::types::{Filter, IpPermission, SecurityGroup};
 use aws_sdk_ec2::Client;
 use shared::error::error_code;
 use shared::poll::Policy;
@@ -161,24 +161,14 @@ async fn deployment_groups(
 /// each pair exactly as described (description included): moto revokes only a
 /// rule that matches as created, and so it is the rule we created that goes.
 fn referencing(perms: &[IpPermission], ours: &[&str]) -> Vec<IpPermission> {
-    perms
-        .iter()
-        .filter_map(|p| {
-            let pairs: Vec<UserIdGroupPair> = p
-                .user_id_group_pairs()
+    shared::ec2::single_rules(perms)
+        .into_iter()
+        .filter(|(_, p)| {
+            p.user_id_group_pairs()
                 .iter()
-                .filter(|u| u.group_id().is_some_and(|g| ours.contains(&g)))
-                .cloned()
-                .collect();
-            (!pairs.is_empty()).then(|| {
-                IpPermission::builder()
-                    .set_ip_protocol(p.ip_protocol().map(str::to_string))
-                    .set_from_port(p.from_port())
-                    .set_to_port(p.to_port())
-                    .set_user_id_group_pairs(Some(pairs))
-                    .build()
-            })
+                .any(|u| u.group_id().is_some_and(|g| ours.contains(&g)))
         })
+        .map(|(_, p)| p)
         .collect()
 }
 
@@ -294,6 +284,7 @@ async fn users_of(client: &Client, group_id: &str) -> Result<String, StepError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_ec2::types::UserIdGroupPair;
     use std::sync::{Arc, Mutex};
 
     use aws_sdk_ec2::operation::delete_security_group::DeleteSecurityGroupOutput;
