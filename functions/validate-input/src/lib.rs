@@ -602,6 +602,19 @@ pub struct Observed {
     pub replica_of: Option<String>,
 }
 
+/// The id of the deployment's resource gateway, if one has its name: looked up once, for
+/// [`follow_failover`] and [`check_unchangeable`] (ownership is checked where it matters).
+pub async fn deployment_gateway(
+    lattice: &aws_sdk_vpclattice::Client,
+    plan: &Plan,
+) -> Result<Option<String>, StepError> {
+    Ok(
+        shared::lattice::gateway_named(lattice, &plan.names.resource_gateway)
+            .await?
+            .and_then(|g| g.id().map(str::to_string)),
+    )
+}
+
 /// A re-run after a failover: the failover Lambda moved the deployment's configuration to the
 /// standby and swapped the primary/standby tags on it. Those tags, re-checked against RDS, are
 /// the truth; the input still names the old primary. Following the input would create a new,
@@ -618,13 +631,13 @@ pub async fn follow_failover(
     lattice: &aws_sdk_vpclattice::Client,
     rds: &aws_sdk_rds::Client,
     mut plan: Plan,
+    gateway: Option<&str>,
 ) -> Result<Plan, StepError> {
-    let gateways = shared::lattice::gateways_named_like_ours(lattice).await?;
-    let Some((gateway_id, _)) = gateways.into_iter().find(|(_, d)| *d == plan.name) else {
+    let Some(gateway_id) = gateway else {
         return Ok(plan);
     };
     // The first by name: while a replacement is under way both front the same database.
-    let Some(cfg) = shared::lattice::deployment_configurations(lattice, &gateway_id, &plan.name)
+    let Some(cfg) = shared::lattice::deployment_configurations(lattice, gateway_id, &plan.name)
         .await?
         .into_iter()
         .next()
@@ -709,6 +722,7 @@ pub async fn check_unchangeable(
     lattice: &aws_sdk_vpclattice::Client,
     rds: &aws_sdk_rds::Client,
     mut plan: Plan,
+    gateway: Option<&str>,
 ) -> Result<Plan, StepError> {
     if plan.database.create {
         let id = &plan.database.identifier;
@@ -722,11 +736,10 @@ pub async fn check_unchangeable(
             }
         }
     }
-    let gateways = shared::lattice::gateways_named_like_ours(lattice).await?;
-    if let Some((gateway_id, _)) = gateways.into_iter().find(|(_, d)| *d == plan.name) {
+    if let Some(gateway_id) = gateway {
         let gw = lattice
             .get_resource_gateway()
-            .resource_gateway_identifier(&gateway_id)
+            .resource_gateway_identifier(gateway_id)
             .send()
             .await
             .aws("vpc-lattice:GetResourceGateway")?;
@@ -1651,6 +1664,9 @@ mod takeover_tests {
         assert!(e.to_string().contains("not in the database VPC"), "{e}");
     }
 
+    /// Our gateway (`orders-rgw`), as `deployment_gateway` finds it in `lattice`.
+    const GATEWAY: &str = "rgw-0123456789abcdefa";
+
     /// Our gateway and configuration, tagged as the failover left them.
     fn lattice(tags: &'static [(&'static str, &'static str)]) -> (Lattice, [Rule; 3]) {
         let gateways = mock!(Lattice::list_resource_gateways).then_output(|| {
@@ -1738,10 +1754,23 @@ mod takeover_tests {
         let (lattice, _rules) = lattice(SWAPPED);
         let rds_rule = replica(None);
         let rds = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&rds_rule]);
+        // Found by its name among other gateways (`team-gateway`).
+        assert_eq!(
+            deployment_gateway(&lattice, &testing::plan())
+                .await
+                .unwrap()
+                .as_deref(),
+            Some(GATEWAY)
+        );
         // The unchanged input: it still names the replica (promoted since) as the standby.
-        let plan = follow_failover(&lattice, &rds, with_standby("orders-replica"))
-            .await
-            .unwrap();
+        let plan = follow_failover(
+            &lattice,
+            &rds,
+            with_standby("orders-replica"),
+            Some(GATEWAY),
+        )
+        .await
+        .unwrap();
         assert_eq!(
             plan.database,
             PlannedDatabase {
@@ -1777,13 +1806,18 @@ mod takeover_tests {
         let rds_rule = replica(None);
         let rds = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&rds_rule]);
         // A new replica of the promoted database named as the standby: recorded.
-        let plan = follow_failover(&lattice, &rds, with_standby("orders-replica-2"))
-            .await
-            .unwrap();
+        let plan = follow_failover(
+            &lattice,
+            &rds,
+            with_standby("orders-replica-2"),
+            Some(GATEWAY),
+        )
+        .await
+        .unwrap();
         assert_eq!(plan.database.identifier, "orders-replica");
         assert_eq!(plan.standby, with_standby("orders-replica-2").standby);
         // No standby any more: none is recorded (not the tags' old one).
-        let plan = follow_failover(&lattice, &rds, testing::plan())
+        let plan = follow_failover(&lattice, &rds, testing::plan(), Some(GATEWAY))
             .await
             .unwrap();
         assert_eq!(plan.database.identifier, "orders-replica");
@@ -1795,7 +1829,7 @@ mod takeover_tests {
         let (lattice, _rules) = lattice(SWAPPED);
         let rds_rule = replica(Some("orders-db"));
         let rds = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&rds_rule]);
-        let e = follow_failover(&lattice, &rds, testing::plan())
+        let e = follow_failover(&lattice, &rds, testing::plan(), Some(GATEWAY))
             .await
             .unwrap_err();
         assert_eq!(e.name(), "Input.Invalid");
@@ -1809,7 +1843,7 @@ mod takeover_tests {
             ("lattice-db-access:db-identifier", "orders-db"),
         ]);
         let rds = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&replica(None)]);
-        let plan = follow_failover(&lattice, &rds, testing::plan())
+        let plan = follow_failover(&lattice, &rds, testing::plan(), Some(GATEWAY))
             .await
             .unwrap();
         assert_eq!(plan, testing::plan());
@@ -1825,7 +1859,9 @@ mod takeover_tests {
         let cfgs = mock!(Lattice::list_resource_configurations)
             .then_output(|| ListResourceConfigurationsOutput::builder().build());
         let empty = mock_client!(aws_sdk_vpclattice, RuleMode::MatchAny, [&none, &cfgs]);
-        let plan = follow_failover(&empty, &rds, testing::plan())
+        let gateway = deployment_gateway(&empty, &testing::plan()).await.unwrap();
+        assert_eq!(gateway, None);
+        let plan = follow_failover(&empty, &rds, testing::plan(), gateway.as_deref())
             .await
             .unwrap();
         assert_eq!(plan, testing::plan());
@@ -1842,7 +1878,7 @@ mod takeover_tests {
         ]);
         let rds_rule = replica(None);
         let rds = mock_client!(aws_sdk_rds, RuleMode::MatchAny, [&rds_rule]);
-        let e = follow_failover(&lattice, &rds, testing::plan())
+        let e = follow_failover(&lattice, &rds, testing::plan(), Some(GATEWAY))
             .await
             .unwrap_err();
         let StepError::InvalidInput { field, message } = &e else {

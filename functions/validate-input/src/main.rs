@@ -18,9 +18,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             let input: ProvisionInput = shared::input::parse(input)?;
             let plan = validate_input::handle(ec2, rds, region, input).await?;
             // A re-run after a failover follows the primary AWS has now, not the input's.
-            let plan = validate_input::follow_failover(lattice, rds, plan).await?;
+            let gateway = validate_input::deployment_gateway(lattice, &plan).await?;
+            let gateway = gateway.as_deref();
+            let plan = validate_input::follow_failover(lattice, rds, plan, gateway).await?;
             // What an existing deployment cannot change in place fails here, before any change.
-            let mut plan = validate_input::check_unchangeable(lattice, rds, plan).await?;
+            let mut plan = validate_input::check_unchangeable(lattice, rds, plan, gateway).await?;
             if let Some(execution) = execution {
                 plan.tags
                     .insert(shared::tags::EXECUTION.to_string(), execution);
