@@ -35,49 +35,46 @@ pub struct Ensured {
     pub created: bool,
 }
 
-/// The group `group_name` in `vpc_id`, created if absent; an existing one of ours gets its user
-/// tags brought to `tag_set` ([`tags::tag_diff`]). A group of that name that this deployment did
-/// not create is an error.
+/// The group `group_name` in `vpc_id`, created if absent ([`crate::reconcile::ensure`], counted
+/// for `component`); an existing one of ours gets its user tags brought to `tag_set`
+/// ([`tags::tag_diff`]). A group of that name that this deployment did not create is an error.
 pub async fn ensure_security_group(
     client: &Client,
     vpc_id: &str,
     group_name: &str,
     description: &str,
     tag_set: &BTreeMap<String, String>,
-    deployment: &str,
+    (deployment, component): (&str, &str),
 ) -> Result<Ensured, StepError> {
-    if let Some(g) = find_group(client, vpc_id, group_name, deployment).await? {
-        let id = g.group_id().unwrap_or_default().to_string();
-        tracing::info!(group_id = %id, group_name, "adopted existing security group");
-        converge_tags(client, &g, tag_set).await?;
-        return Ok(Ensured { id, created: false });
-    }
-    let created = client
-        .create_security_group()
-        .group_name(group_name)
-        .description(description)
-        .vpc_id(vpc_id)
-        .tag_specifications(tag_spec(ResourceType::SecurityGroup, tag_set, group_name))
-        .send()
-        .await;
-    match created {
-        Ok(out) => {
+    crate::reconcile::ensure(
+        component,
+        find_group(client, vpc_id, group_name, deployment).await?,
+        async || find_group(client, vpc_id, group_name, deployment).await,
+        async |g: aws_sdk_ec2::types::SecurityGroup| {
+            let id = g.group_id().unwrap_or_default().to_string();
+            tracing::info!(group_id = %id, group_name, "adopted existing security group");
+            converge_tags(client, &g, tag_set).await?;
+            Ok(Ensured { id, created: false })
+        },
+        async || {
+            let out = client
+                .create_security_group()
+                .group_name(group_name)
+                .description(description)
+                .vpc_id(vpc_id)
+                .tag_specifications(tag_spec(ResourceType::SecurityGroup, tag_set, group_name))
+                .send()
+                .await
+                .aws("ec2:CreateSecurityGroup")?;
             let id = out
                 .group_id()
                 .ok_or_else(|| StepError::internal("ec2:CreateSecurityGroup returned no GroupId"))?
                 .to_string();
             tracing::info!(group_id = %id, group_name, "created security group");
             Ok(Ensured { id, created: true })
-        }
-        // A concurrent or timed-out earlier attempt created it: adopt it.
-        Err(e) if error_code(&e) == Some("InvalidGroup.Duplicate") => {
-            find_security_group(client, vpc_id, group_name, deployment)
-                .await?
-                .map(|id| Ensured { id, created: false })
-                .ok_or_else(|| StepError::from_sdk("ec2:CreateSecurityGroup", &e))
-        }
-        Err(e) => Err(StepError::from_sdk("ec2:CreateSecurityGroup", &e)),
-    }
+        },
+    )
+    .await
 }
 
 /// Bring the user tags of our group `g` to `desired` (CreateTags sets, DeleteTags removes).
@@ -542,9 +539,16 @@ mod tests {
             });
         let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&none, &create]);
         let t = tags::resource_tags(&BTreeMap::new(), "orders", "database-network");
-        let id = ensure_security_group(&client, "vpc-1", "orders-database", "d", &t, "orders")
-            .await
-            .unwrap();
+        let id = ensure_security_group(
+            &client,
+            "vpc-1",
+            "orders-database",
+            "d",
+            &t,
+            ("orders", "t"),
+        )
+        .await
+        .unwrap();
         assert_eq!(
             id,
             Ensured {
@@ -567,7 +571,7 @@ mod tests {
         let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&ours, &create]);
         let t = BTreeMap::new();
         assert_eq!(
-            ensure_security_group(&client, "vpc-1", "n", "d", &t, "orders")
+            ensure_security_group(&client, "vpc-1", "n", "d", &t, ("orders", "t"))
                 .await
                 .unwrap()
                 .id,
@@ -578,7 +582,7 @@ mod tests {
             0,
             "an existing group of ours is adopted, not recreated"
         );
-        let e = ensure_security_group(&client, "vpc-1", "n", "d", &t, "billing")
+        let e = ensure_security_group(&client, "vpc-1", "n", "d", &t, ("billing", "t"))
             .await
             .unwrap_err();
         assert_eq!(e.name(), "Resource.NameTaken");

@@ -78,16 +78,10 @@ pub async fn adopt(
         .tags()
         .cloned()
         .unwrap_or_default();
-    let pairs = || current.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-    if !tags::is_ours(pairs(), deployment) {
-        return Err(StepError::NameTaken(format!(
-            "{kind} `{name}` ({arn}) exists but was not created by deployment `{deployment}`; \
-             delete it or choose another deployment name"
-        )));
-    }
-    tracing::info!(kind, name, arn, "adopted existing resource");
+    let pairs = current.iter().map(|(k, v)| (k.as_str(), v.as_str()));
     let desired: BTreeMap<String, String> = desired.clone().into_iter().collect();
-    let diff = tags::tag_diff(pairs(), &desired);
+    let diff = crate::reconcile::adoption(pairs, deployment, &desired, (kind, name, arn))?;
+    tracing::info!(kind, name, arn, "adopted existing resource");
     if !diff.set.is_empty() {
         client
             .tag_resource()
@@ -110,37 +104,32 @@ pub async fn adopt(
     Ok(current)
 }
 
-/// The service network named `name`, if any (Lattice has no name filter: page through).
-pub async fn service_network_named(
-    client: &Client,
-    name: &str,
-) -> Result<Option<aws_sdk_vpclattice::types::ServiceNetworkSummary>, StepError> {
-    let items = client
-        .list_service_networks()
-        .into_paginator()
-        .items()
-        .send();
-    crate::pages::first(items, "vpc-lattice:ListServiceNetworks", |s| {
-        s.name() == Some(name)
-    })
-    .await
+/// `$fn(client, name)`: the `$summary` named `name`, if any. Lattice lists have no name filter,
+/// so this pages through `$list` (one definition for every "find by name").
+macro_rules! find_named {
+    ($(#[$doc:meta])* $fn:ident, $list:ident, $summary:ty, $operation:literal) => {
+        $(#[$doc])*
+        pub async fn $fn(client: &Client, name: &str) -> Result<Option<$summary>, StepError> {
+            let items = client.$list().into_paginator().items().send();
+            crate::pages::first(items, $operation, |s| s.name() == Some(name)).await
+        }
+    };
 }
 
-/// The resource gateway named `name`, if any (Lattice has no name filter: page through).
-pub async fn gateway_named(
-    client: &Client,
-    name: &str,
-) -> Result<Option<aws_sdk_vpclattice::types::ResourceGatewaySummary>, StepError> {
-    let items = client
-        .list_resource_gateways()
-        .into_paginator()
-        .items()
-        .send();
-    crate::pages::first(items, "vpc-lattice:ListResourceGateways", |g| {
-        g.name() == Some(name)
-    })
-    .await
-}
+find_named!(
+    /// The service network named `name`, if any.
+    service_network_named,
+    list_service_networks,
+    aws_sdk_vpclattice::types::ServiceNetworkSummary,
+    "vpc-lattice:ListServiceNetworks"
+);
+find_named!(
+    /// The resource gateway named `name`, if any.
+    gateway_named,
+    list_resource_gateways,
+    aws_sdk_vpclattice::types::ResourceGatewaySummary,
+    "vpc-lattice:ListResourceGateways"
+);
 
 /// The gateways named like ours (`<deployment>-rgw`): (gateway id, deployment). One
 /// `ListResourceGateways` page per 100 gateways in the Region, whoever owns them: our names narrow

@@ -7,12 +7,12 @@ pub mod input;
 pub mod pages;
 pub mod plan;
 pub mod poll;
+pub mod reconcile;
 pub mod runtime;
 pub mod tags;
 pub mod teardown;
 
 pub use error::{SdkResultExt, StepError};
-pub use plan::Ctx;
 #[cfg(feature = "ec2")]
 pub mod ec2;
 #[cfg(feature = "lattice")]

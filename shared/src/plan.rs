@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::StepError;
 use crate::input::{Engine, Mode};
 
 /// Names derived from the deployment name, within every AWS limit
@@ -333,93 +332,6 @@ pub enum DnsNameFrom {
     DatabaseEndpoint,
 }
 
-/// The accumulated execution state. Each step takes it whole and reads what it needs.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct Ctx {
-    pub plan: Option<Plan>,
-    #[serde(default)]
-    pub db_network: Option<DbNetworkOut>,
-    #[serde(default)]
-    pub database: Option<DatabaseOut>,
-    #[serde(default)]
-    pub database_poll: Option<PollOut>,
-    #[serde(default)]
-    pub gateway: Option<IdArn>,
-    #[serde(default)]
-    pub gateway_poll: Option<PollOut>,
-    #[serde(default)]
-    pub client_access: Option<ClientAccessOut>,
-    #[serde(default)]
-    pub access_controls: Option<AccessControlsOut>,
-    #[serde(default)]
-    pub service_network: Option<ServiceNetworkOut>,
-    #[serde(default)]
-    pub vpc_associations_poll: Option<PollOut>,
-    #[serde(default)]
-    pub monitoring: Option<MonitoringOut>,
-    #[serde(default)]
-    pub resource_configuration: Option<IdArn>,
-    #[serde(default)]
-    pub resource_configuration_poll: Option<PollOut>,
-    #[serde(default)]
-    pub resource_association: Option<IdArn>,
-    #[serde(default)]
-    pub resource_association_poll: Option<PollOut>,
-}
-
-/// `need!(ctx.gateway)` → the value, or an Internal error naming the missing section.
-fn missing(section: &str) -> StepError {
-    StepError::internal(format!(
-        "the execution state has no `{section}`: the state machine ran this step out of order"
-    ))
-}
-
-impl Ctx {
-    pub fn plan(&self) -> Result<&Plan, StepError> {
-        self.plan.as_ref().ok_or_else(|| missing("plan"))
-    }
-    pub fn db_network(&self) -> Result<&DbNetworkOut, StepError> {
-        self.db_network.as_ref().ok_or_else(|| missing("dbNetwork"))
-    }
-    pub fn database(&self) -> Result<&DatabaseOut, StepError> {
-        self.database.as_ref().ok_or_else(|| missing("database"))
-    }
-    pub fn database_poll(&self) -> Result<&PollOut, StepError> {
-        self.database_poll
-            .as_ref()
-            .ok_or_else(|| missing("databasePoll"))
-    }
-    pub fn gateway(&self) -> Result<&IdArn, StepError> {
-        self.gateway.as_ref().ok_or_else(|| missing("gateway"))
-    }
-    pub fn client_access(&self) -> Result<&ClientAccessOut, StepError> {
-        self.client_access
-            .as_ref()
-            .ok_or_else(|| missing("clientAccess"))
-    }
-    pub fn access_controls(&self) -> Result<&AccessControlsOut, StepError> {
-        self.access_controls
-            .as_ref()
-            .ok_or_else(|| missing("accessControls"))
-    }
-    pub fn service_network(&self) -> Result<&ServiceNetworkOut, StepError> {
-        self.service_network
-            .as_ref()
-            .ok_or_else(|| missing("serviceNetwork"))
-    }
-    pub fn resource_configuration(&self) -> Result<&IdArn, StepError> {
-        self.resource_configuration
-            .as_ref()
-            .ok_or_else(|| missing("resourceConfiguration"))
-    }
-    pub fn resource_association(&self) -> Result<&IdArn, StepError> {
-        self.resource_association
-            .as_ref()
-            .ok_or_else(|| missing("resourceAssociation"))
-    }
-}
-
 /// A client token for an idempotent create: stable for the same deployment,
 /// resource and parameters, different when the parameters change (so AWS
 /// never sees one token reused with other parameters). At most 64 characters.
@@ -517,14 +429,6 @@ mod tests {
         assert_eq!(a, client_token("orders", "rgw", "vpc-1,subnet-a,subnet-b"));
         assert_ne!(a, client_token("orders", "rgw", "vpc-1,subnet-a"));
         assert!(client_token(&"x".repeat(60), "resource-configuration", "p").len() <= 64);
-    }
-
-    #[test]
-    fn missing_sections_are_internal_errors_naming_the_section() {
-        let ctx = Ctx::default();
-        let e = ctx.gateway().unwrap_err();
-        assert_eq!(e.name(), "Internal");
-        assert!(e.to_string().contains("`gateway`"));
     }
 
     #[test]

@@ -125,11 +125,14 @@ where
     .await
 }
 
-/// Invoke a step that reads the execution state and adds its own `section`
-/// to it: the Lambda returns the whole state, so the ASL needs only
-/// `OutputPath: $.Payload` with the optimized `lambda:invoke` integration.
-/// Unknown members of the state are passed through untouched.
-pub async fn invoke_step<O, F, Fut>(
+/// Invoke a step on the execution state and add its own `section` to it: the Lambda returns the
+/// whole state, so the ASL needs only `OutputPath: $.Payload` with the optimized `lambda:invoke`
+/// integration. Unknown members of the state are passed through untouched.
+///
+/// The step reads only its typed input `I` (the sections it depends on, required): a section
+/// missing from the state fails here, before the step runs, as `Internal` naming it (the state
+/// machine ran the step out of order; the user's input was validated by the first state).
+pub async fn invoke_step<I, O, F, Fut>(
     function: &str,
     section: &str,
     payload: Value,
@@ -137,12 +140,22 @@ pub async fn invoke_step<O, F, Fut>(
     handler: F,
 ) -> Result<Value, StepError>
 where
+    I: DeserializeOwned,
     O: Serialize,
-    F: FnOnce(crate::plan::Ctx) -> Fut,
+    F: FnOnce(I) -> Fut,
     Fut: Future<Output = Result<O, StepError>>,
 {
     let mut state = payload.clone();
-    let out = invoke(function, payload, request_id, handler).await?;
+    let out = invoke(function, payload, request_id, |state: Value| async move {
+        let input: I = crate::input::parse(state).map_err(|e| {
+            StepError::internal(format!(
+                "the execution state does not hold what `{function}` needs ({e}): the state \
+                 machine ran it out of order"
+            ))
+        })?;
+        handler(input).await
+    })
+    .await?;
     let out = serde_json::to_value(out)
         .map_err(|e| StepError::internal(format!("serializing {section}: {e}")))?;
     match state.as_object_mut() {
@@ -158,14 +171,15 @@ where
 }
 
 /// Run a state-adding step Lambda (see [`invoke_step`]) forever.
-pub async fn run_step<O, F, Fut>(
+pub async fn run_step<I, O, F, Fut>(
     function: &'static str,
     section: &'static str,
     handler: F,
 ) -> Result<(), lambda_runtime::Error>
 where
+    I: DeserializeOwned,
     O: Serialize,
-    F: Fn(crate::plan::Ctx) -> Fut,
+    F: Fn(I) -> Fut,
     Fut: Future<Output = Result<O, StepError>>,
 {
     let handler = &handler;
@@ -177,23 +191,53 @@ where
 
 #[cfg(test)]
 mod tests {
+    /// A step's typed input: the sections it depends on.
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct GatewayIn {
+        plan: crate::plan::Plan,
+        db_network: crate::plan::DbNetworkOut,
+    }
+
     #[tokio::test]
     async fn a_step_adds_its_section_and_keeps_the_rest() {
-        let state = json!({"plan": crate::testing::plan(), "extra": {"kept": true}});
-        let out = invoke_step(
-            "t",
+        let mut state = crate::testing::ctx_full();
+        state.gateway = None;
+        let mut state = serde_json::to_value(state).unwrap();
+        state["extra"] = json!({"kept": true});
+        let out = invoke_step("t", "gateway", state, "req", |i: GatewayIn| async move {
+            Ok(json!({"id": format!("rgw-for-{}-{}", i.plan.name, i.db_network.db_security_group_id)}))
+        })
+        .await
+        .unwrap();
+        assert_eq!(out["gateway"]["id"], "rgw-for-orders-sg-0a1b2c3d4e5f60002");
+        assert_eq!(out["extra"]["kept"], true);
+        assert_eq!(out["plan"]["name"], "orders");
+    }
+
+    #[tokio::test]
+    async fn a_missing_dependency_fails_at_the_state_boundary_naming_it() {
+        let state = json!({"plan": crate::testing::plan()});
+        let ran = std::sync::atomic::AtomicBool::new(false);
+        let e = invoke_step(
+            "resource-gateway",
             "gateway",
             state,
             "req",
-            |ctx: crate::plan::Ctx| async move {
-                Ok(json!({"id": format!("rgw-for-{}", ctx.plan()?.name)}))
+            |_: GatewayIn| async {
+                ran.store(true, std::sync::atomic::Ordering::SeqCst);
+                Ok(json!({}))
             },
         )
         .await
-        .unwrap();
-        assert_eq!(out["gateway"]["id"], "rgw-for-orders");
-        assert_eq!(out["extra"]["kept"], true);
-        assert_eq!(out["plan"]["name"], "orders");
+        .unwrap_err();
+        assert_eq!(e.name(), "Internal");
+        assert!(e.to_string().contains("dbNetwork"), "{e}");
+        assert!(e.to_string().contains("`resource-gateway`"), "{e}");
+        assert!(
+            !ran.load(std::sync::atomic::Ordering::SeqCst),
+            "the step must not run"
+        );
     }
 
     use super::*;

@@ -75,10 +75,43 @@ pub fn plan() -> Plan {
     }
 }
 
-pub fn ctx() -> Ctx {
-    Ctx {
+/// The execution state as the provisioning state machine accumulates it, one section per step.
+/// Steps never take it whole: each deserializes its own typed input from it, as
+/// [`typed`] does here.
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct State {
+    pub plan: Option<Plan>,
+    pub db_network: Option<DbNetworkOut>,
+    pub database: Option<DatabaseOut>,
+    pub database_poll: Option<PollOut>,
+    pub gateway: Option<IdArn>,
+    pub gateway_poll: Option<PollOut>,
+    pub client_access: Option<ClientAccessOut>,
+    pub access_controls: Option<AccessControlsOut>,
+    pub service_network: Option<ServiceNetworkOut>,
+    pub vpc_associations_poll: Option<PollOut>,
+    pub monitoring: Option<MonitoringOut>,
+    pub resource_configuration: Option<IdArn>,
+    pub resource_configuration_poll: Option<PollOut>,
+    pub resource_association: Option<IdArn>,
+    pub resource_association_poll: Option<PollOut>,
+}
+
+/// A step's typed input read from `state` the way the Lambda entry reads it (absent sections
+/// left out, so a missing dependency fails as it would at the state boundary).
+pub fn typed<I: serde::de::DeserializeOwned>(state: &State) -> I {
+    let mut v = serde_json::to_value(state).expect("a state serializes");
+    if let Some(m) = v.as_object_mut() {
+        m.retain(|_, v| !v.is_null());
+    }
+    crate::input::parse(v).unwrap_or_else(|e| panic!("the state does not fit the step: {e}"))
+}
+
+pub fn ctx() -> State {
+    State {
         plan: Some(plan()),
-        ..Ctx::default()
+        ..State::default()
     }
 }
 
@@ -101,7 +134,7 @@ pub fn poll(state: PollState, status: &str) -> PollOut {
 }
 
 /// The state as it is after every step up to the resource association.
-pub fn ctx_full() -> Ctx {
+pub fn ctx_full() -> State {
     let mut c = ctx();
     c.db_network = Some(DbNetworkOut {
         gateway_security_group_id: "sg-0a1b2c3d4e5f60001".into(),

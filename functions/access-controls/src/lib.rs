@@ -8,13 +8,24 @@
 use aws_sdk_ec2::Client;
 use shared::ec2::{converge_ingress, ensure_security_group, tcp_cidr, tcp_group};
 use shared::plan::{AccessControlsOut, VpcSecurityGroup};
-use shared::{Ctx, StepError};
+use shared::StepError;
 
 pub const COMPONENT: &str = "access-controls";
 
-pub async fn handle(client: &Client, ctx: Ctx) -> Result<AccessControlsOut, StepError> {
-    let plan = ctx.plan()?;
-    let clients = ctx.client_access()?;
+/// What this step reads from the execution state; a section missing there fails at the
+/// state boundary, naming it ([`shared::runtime::invoke_step`]).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Input {
+    /// The validated plan (ValidateInput).
+    pub plan: shared::plan::Plan,
+    /// The client-side security groups (ClientAccess).
+    pub client_access: shared::plan::ClientAccessOut,
+}
+
+pub async fn handle(client: &Client, input: Input) -> Result<AccessControlsOut, StepError> {
+    let plan = &input.plan;
+    let clients = &input.client_access;
     let tags = shared::tags::resource_tags(&plan.tags, &plan.name, COMPONENT);
     let mut associations = Vec::with_capacity(plan.client_vpcs.len());
     let mut rule_changes = Vec::new();
@@ -35,7 +46,7 @@ pub async fn handle(client: &Client, ctx: Ctx) -> Result<AccessControlsOut, Step
                 plan.name
             ),
             &tags,
-            &plan.name,
+            (&plan.name, COMPONENT),
         )
         .await?
         .id;
@@ -78,6 +89,14 @@ mod tests {
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
     use shared::testing;
     use std::sync::{Arc, Mutex};
+
+    /// The step as the state machine runs it: its typed input read from the execution state.
+    async fn handle(
+        client: &Client,
+        state: testing::State,
+    ) -> Result<shared::plan::AccessControlsOut, StepError> {
+        super::handle(client, testing::typed(&state)).await
+    }
 
     /// DescribeSecurityGroups by id: the association group with `ingress` (as EC2 describes it).
     fn group_with_ingress(

@@ -7,12 +7,21 @@ use aws_sdk_ec2::types::Filter;
 use aws_sdk_ec2::Client;
 use shared::ec2::{converge_egress, ensure_security_group, tcp_prefix_list};
 use shared::plan::{ClientAccessOut, VpcSecurityGroup};
-use shared::{Ctx, SdkResultExt, StepError};
+use shared::{SdkResultExt, StepError};
 
 pub const COMPONENT: &str = "client-access";
 
-pub async fn handle(client: &Client, ctx: Ctx) -> Result<ClientAccessOut, StepError> {
-    let plan = ctx.plan()?;
+/// What this step reads from the execution state; a section missing there fails at the
+/// state boundary, naming it ([`shared::runtime::invoke_step`]).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Input {
+    /// The validated plan (ValidateInput).
+    pub plan: shared::plan::Plan,
+}
+
+pub async fn handle(client: &Client, input: Input) -> Result<ClientAccessOut, StepError> {
+    let plan = &input.plan;
     let prefix_list_id = lattice_prefix_list(client, &plan.region).await?;
     let tags = shared::tags::resource_tags(&plan.tags, &plan.name, COMPONENT);
     let mut clients = Vec::with_capacity(plan.client_vpcs.len());
@@ -24,7 +33,7 @@ pub async fn handle(client: &Client, ctx: Ctx) -> Result<ClientAccessOut, StepEr
             &plan.names.client_security_group,
             &format!("Clients of the {} database through VPC Lattice", plan.name),
             &tags,
-            &plan.name,
+            (&plan.name, COMPONENT),
         )
         .await?
         .id;
@@ -92,6 +101,14 @@ mod tests {
     use aws_sdk_ec2::types::ManagedPrefixList;
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
     use shared::testing;
+
+    /// The step as the state machine runs it: its typed input read from the execution state.
+    async fn handle(
+        client: &Client,
+        state: testing::State,
+    ) -> Result<shared::plan::ClientAccessOut, StepError> {
+        super::handle(client, testing::typed(&state)).await
+    }
 
     fn prefix_lists() -> DescribeManagedPrefixListsOutput {
         DescribeManagedPrefixListsOutput::builder()

@@ -8,19 +8,29 @@
 
 use aws_sdk_rds::types::{DbCluster, DbInstance, Tag, VpcSecurityGroupMembership};
 use aws_sdk_rds::Client;
-use shared::error::error_code;
 use shared::plan::{DatabaseOut, DbKind, DbNetworkOut, Plan, PlannedCreate};
 use shared::rds::{describe_cluster, describe_instance};
-use shared::{Ctx, SdkResultExt, StepError};
+use shared::{SdkResultExt, StepError};
 
 pub const COMPONENT: &str = "database";
+
+/// What this step reads from the execution state; a section missing there fails at the
+/// state boundary, naming it ([`shared::runtime::invoke_step`]).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Input {
+    /// The validated plan (ValidateInput).
+    pub plan: shared::plan::Plan,
+    /// The security groups and subnet group (step 1).
+    pub db_network: shared::plan::DbNetworkOut,
+}
 
 /// RDS allows at most five VPC security groups per instance or cluster.
 const MAX_SECURITY_GROUPS: usize = 5;
 
-pub async fn handle(rds: &Client, ctx: Ctx) -> Result<DatabaseOut, StepError> {
-    let plan = ctx.plan()?;
-    let net = ctx.db_network()?;
+pub async fn handle(rds: &Client, input: Input) -> Result<DatabaseOut, StepError> {
+    let plan = &input.plan;
+    let net = &input.db_network;
     let out = match (plan.database.create, plan.database.kind) {
         (true, DbKind::Instance) => create_instance(rds, plan, net).await,
         (true, DbKind::Cluster) => create_cluster(rds, plan, net).await,
@@ -108,87 +118,94 @@ async fn create_instance(
 ) -> Result<DatabaseOut, StepError> {
     let db = &plan.database;
     let id = db.identifier.as_str();
-    if let Some(found) = describe_instance(rds, id).await? {
-        let out = adopt_instance(plan, &found)?;
-        retag(rds, found.db_instance_arn(), found.tag_list(), plan).await?;
-        return Ok(out);
-    }
     let s = settings(plan)?;
     let subnet_group = subnet_group(net)?;
-    let created = rds
-        .create_db_instance()
-        .db_instance_identifier(id)
-        .db_instance_class(&s.instance_class)
-        .engine(db.engine.as_str())
-        .set_engine_version(s.engine_version.clone())
-        .master_username(&s.master_username)
-        // RDS generates the password and keeps it in Secrets Manager: we never see it.
-        .manage_master_user_password(true)
-        .set_allocated_storage(
-            s.allocated_storage
-                .map(|v| int(v, "database.allocatedStorage"))
-                .transpose()?,
-        )
-        .storage_type("gp3")
-        .storage_encrypted(true)
-        .deletion_protection(true)
-        .multi_az(s.multi_az)
-        .publicly_accessible(false)
-        .vpc_security_group_ids(&net.db_security_group_id)
-        .db_subnet_group_name(subnet_group)
-        .backup_retention_period(int(
-            s.backup_retention_days,
-            "database.backupRetentionDays",
-        )?)
-        .port(i32::from(plan.port))
-        .copy_tags_to_snapshot(true)
-        .set_tags(Some(tags(plan)))
-        .send()
-        .await;
-    match created {
-        Ok(out) => {
-            tracing::info!(
-                db_instance = id,
-                engine = db.engine.as_str(),
-                multi_az = s.multi_az,
-                status = ?out.db_instance().and_then(|i| i.db_instance_status()),
-                "created DB instance"
-            );
-            created_metric(1);
-            Ok(instance_out(id, true))
-        }
-        Err(e) if error_code(&e) == Some("DBInstanceAlreadyExists") => {
-            // A concurrent attempt created it between our describe and create.
-            match describe_instance(rds, id).await? {
-                Some(found) => {
-                    let out = adopt_instance(plan, &found)?;
-                    retag(rds, found.db_instance_arn(), found.tag_list(), plan).await?;
-                    Ok(out)
-                }
-                None => Err(StepError::from_sdk("rds:CreateDBInstance", &e)),
-            }
-        }
-        Err(e) => Err(StepError::from_sdk("rds:CreateDBInstance", &e)),
-    }
+    let adopt = async |found: DbInstance| {
+        let out = adopt_instance(plan, &found)?;
+        retag(rds, found.db_instance_arn(), found.tag_list(), plan).await?;
+        Ok(out)
+    };
+    let create = async || {
+        let out = rds
+            .create_db_instance()
+            .db_instance_identifier(id)
+            .db_instance_class(&s.instance_class)
+            .engine(db.engine.as_str())
+            .set_engine_version(s.engine_version.clone())
+            .master_username(&s.master_username)
+            // RDS generates the password and keeps it in Secrets Manager: we never see it.
+            .manage_master_user_password(true)
+            .set_allocated_storage(
+                s.allocated_storage
+                    .map(|v| int(v, "database.allocatedStorage"))
+                    .transpose()?,
+            )
+            .storage_type("gp3")
+            .storage_encrypted(true)
+            .deletion_protection(true)
+            .multi_az(s.multi_az)
+            .publicly_accessible(false)
+            .vpc_security_group_ids(&net.db_security_group_id)
+            .db_subnet_group_name(subnet_group)
+            .backup_retention_period(int(
+                s.backup_retention_days,
+                "database.backupRetentionDays",
+            )?)
+            .port(i32::from(plan.port))
+            .copy_tags_to_snapshot(true)
+            .set_tags(Some(tags(plan)))
+            .send()
+            .await
+            .aws("rds:CreateDBInstance")?;
+        tracing::info!(
+            db_instance = id,
+            engine = db.engine.as_str(),
+            multi_az = s.multi_az,
+            status = ?out.db_instance().and_then(|i| i.db_instance_status()),
+            "created DB instance"
+        );
+        Ok(instance_out(id, true))
+    };
+    let found = describe_instance(rds, id).await?;
+    shared::reconcile::ensure(
+        COMPONENT,
+        found,
+        async || describe_instance(rds, id).await,
+        adopt,
+        create,
+    )
+    .await
 }
 
 fn adopt_instance(plan: &Plan, found: &DbInstance) -> Result<DatabaseOut, StepError> {
     let id = plan.database.identifier.as_str();
-    if !ours(found.tag_list(), &plan.name) {
-        return Err(name_taken("DB instance", id, &plan.name));
+    adoptable(plan, "DB instance", found.tag_list(), found.engine())?;
+    tracing::info!(db_instance = id, status = ?found.db_instance_status(), "adopted DB instance");
+    Ok(instance_out(id, true))
+}
+
+/// A database found under our identifier is adopted only if this deployment made it (its tag)
+/// with the engine the input names; another engine needs a teardown first.
+fn adoptable(plan: &Plan, what: &str, tags: &[Tag], engine: Option<&str>) -> Result<(), StepError> {
+    let id = plan.database.identifier.as_str();
+    if !ours(tags, &plan.name) {
+        return Err(name_taken(what, id, &plan.name));
     }
-    let engine = plan.database.engine.as_str();
-    if found.engine() != Some(engine) {
+    let want = plan.database.engine.as_str();
+    if engine != Some(want) {
+        let operation = if what == "DB cluster" {
+            "rds:CreateDBCluster"
+        } else {
+            "rds:CreateDBInstance"
+        };
         return Err(StepError::Conflict {
-            operation: "rds:CreateDBInstance".into(),
+            operation: operation.into(),
             message: format!(
-                "DB instance {id} of this deployment runs {:?}, not {engine}; run the teardown first",
-                found.engine()
+                "{what} {id} of this deployment runs {engine:?}, not {want}; run the teardown first"
             ),
         });
     }
-    tracing::info!(db_instance = id, status = ?found.db_instance_status(), "adopted DB instance");
-    Ok(instance_out(id, true))
+    Ok(())
 }
 
 fn instance_out(id: &str, created: bool) -> DatabaseOut {
@@ -210,14 +227,18 @@ async fn create_cluster(
     let db = &plan.database;
     let id = db.identifier.as_str();
     let s = settings(plan)?;
-    let cluster = match describe_cluster(rds, id).await? {
-        Some(found) => {
+    let cluster = shared::reconcile::ensure(
+        COMPONENT,
+        describe_cluster(rds, id).await?,
+        async || describe_cluster(rds, id).await,
+        async |found| {
             let c = adopt_cluster(plan, found)?;
             retag(rds, c.db_cluster_arn(), c.tag_list(), plan).await?;
-            c
-        }
-        None => new_cluster(rds, plan, net, s).await?,
-    };
+            Ok(c)
+        },
+        async || new_cluster(rds, plan, net, s).await,
+    )
+    .await?;
 
     // The cluster's AZs come from its subnet group; pinning the reader to a
     // different AZ than the writer is what makes it a useful failover target.
@@ -270,50 +291,23 @@ async fn new_cluster(
         .copy_tags_to_snapshot(true)
         .set_tags(Some(tags(plan)))
         .send()
-        .await;
-    match created {
-        Ok(out) => {
-            let cluster = out
-                .db_cluster()
-                .cloned()
-                .ok_or_else(|| StepError::internal("CreateDBCluster returned no cluster"))?;
-            tracing::info!(
-                db_cluster = id,
-                engine = db.engine.as_str(),
-                "created DB cluster"
-            );
-            created_metric(1);
-            Ok(cluster)
-        }
-        Err(e) if error_code(&e) == Some("DBClusterAlreadyExistsFault") => {
-            match describe_cluster(rds, id).await? {
-                Some(found) => {
-                    let c = adopt_cluster(plan, found)?;
-                    retag(rds, c.db_cluster_arn(), c.tag_list(), plan).await?;
-                    Ok(c)
-                }
-                None => Err(StepError::from_sdk("rds:CreateDBCluster", &e)),
-            }
-        }
-        Err(e) => Err(StepError::from_sdk("rds:CreateDBCluster", &e)),
-    }
+        .await
+        .aws("rds:CreateDBCluster")?;
+    let cluster = created
+        .db_cluster()
+        .cloned()
+        .ok_or_else(|| StepError::internal("CreateDBCluster returned no cluster"))?;
+    tracing::info!(
+        db_cluster = id,
+        engine = db.engine.as_str(),
+        "created DB cluster"
+    );
+    Ok(cluster)
 }
 
 fn adopt_cluster(plan: &Plan, found: DbCluster) -> Result<DbCluster, StepError> {
+    adoptable(plan, "DB cluster", found.tag_list(), found.engine())?;
     let id = plan.database.identifier.as_str();
-    if !ours(found.tag_list(), &plan.name) {
-        return Err(name_taken("DB cluster", id, &plan.name));
-    }
-    let engine = plan.database.engine.as_str();
-    if found.engine() != Some(engine) {
-        return Err(StepError::Conflict {
-            operation: "rds:CreateDBCluster".into(),
-            message: format!(
-                "DB cluster {id} of this deployment runs {:?}, not {engine}; run the teardown first",
-                found.engine()
-            ),
-        });
-    }
     tracing::info!(db_cluster = id, status = ?found.status(), "adopted DB cluster");
     Ok(found)
 }
@@ -326,39 +320,33 @@ async fn ensure_cluster_instance(
     az: Option<&str>,
 ) -> Result<(), StepError> {
     let cluster_id = plan.database.identifier.as_str();
-    if let Some(found) = describe_instance(rds, instance_id).await? {
-        return adopt_cluster_instance(plan, instance_id, &found);
-    }
-    let created = rds
-        .create_db_instance()
-        .db_instance_identifier(instance_id)
-        .db_cluster_identifier(cluster_id)
-        .engine(plan.database.engine.as_str())
-        .db_instance_class(&s.instance_class)
-        .set_availability_zone(az.map(String::from))
-        .publicly_accessible(false)
-        .set_tags(Some(tags(plan)))
-        .send()
-        .await;
-    match created {
-        Ok(_) => {
+    shared::reconcile::ensure(
+        COMPONENT,
+        describe_instance(rds, instance_id).await?,
+        async || describe_instance(rds, instance_id).await,
+        async |found| adopt_cluster_instance(plan, instance_id, &found),
+        async || {
+            rds.create_db_instance()
+                .db_instance_identifier(instance_id)
+                .db_cluster_identifier(cluster_id)
+                .engine(plan.database.engine.as_str())
+                .db_instance_class(&s.instance_class)
+                .set_availability_zone(az.map(String::from))
+                .publicly_accessible(false)
+                .set_tags(Some(tags(plan)))
+                .send()
+                .await
+                .aws("rds:CreateDBInstance")?;
             tracing::info!(
                 db_instance = instance_id,
                 db_cluster = cluster_id,
                 availability_zone = az,
                 "created DB cluster instance"
             );
-            created_metric(1);
             Ok(())
-        }
-        Err(e) if error_code(&e) == Some("DBInstanceAlreadyExists") => {
-            match describe_instance(rds, instance_id).await? {
-                Some(found) => adopt_cluster_instance(plan, instance_id, &found),
-                None => Err(StepError::from_sdk("rds:CreateDBInstance", &e)),
-            }
-        }
-        Err(e) => Err(StepError::from_sdk("rds:CreateDBInstance", &e)),
-    }
+        },
+    )
+    .await
 }
 
 fn adopt_cluster_instance(
@@ -510,13 +498,6 @@ fn not_found(operation: &str, what: &str, id: &str, plan: &Plan) -> StepError {
     }
 }
 
-fn created_metric(n: usize) {
-    shared::emf::emit(
-        &[("Function", COMPONENT)],
-        &[("ResourcesCreated", n as f64, "Count")],
-    );
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -529,6 +510,14 @@ mod tests {
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
     use shared::input::Engine;
     use shared::testing;
+
+    /// The step as the state machine runs it: its typed input read from the execution state.
+    async fn handle(
+        rds: &Client,
+        state: testing::State,
+    ) -> Result<shared::plan::DatabaseOut, StepError> {
+        super::handle(rds, testing::typed(&state)).await
+    }
 
     const DB_SG: &str = "sg-0a1b2c3d4e5f60002";
 
@@ -561,7 +550,7 @@ mod tests {
         DescribeDbInstancesOutput::builder().db_instances(i).build()
     }
 
-    fn aurora_ctx(multi_az: bool) -> Ctx {
+    fn aurora_ctx(multi_az: bool) -> testing::State {
         let mut ctx = testing::ctx_full();
         let db = &mut ctx.plan.as_mut().unwrap().database;
         db.kind = DbKind::Cluster;
@@ -573,7 +562,7 @@ mod tests {
         ctx
     }
 
-    fn existing_ctx(kind: DbKind, attach: bool) -> Ctx {
+    fn existing_ctx(kind: DbKind, attach: bool) -> testing::State {
         let mut ctx = testing::ctx_full();
         let plan = ctx.plan.as_mut().unwrap();
         plan.database.create = false;

@@ -11,15 +11,23 @@ use aws_sdk_ec2::Client as Ec2;
 use aws_sdk_rds::types::{DbSubnetGroup, Tag};
 use aws_sdk_rds::Client as Rds;
 use shared::ec2::{converge_egress, converge_ingress, tcp_group};
-use shared::error::error_code;
 use shared::plan::{DbNetworkOut, Plan};
 use shared::rds::describe_subnet_group;
-use shared::{Ctx, SdkResultExt, StepError};
+use shared::{SdkResultExt, StepError};
 
 pub const COMPONENT: &str = "db-network";
 
-pub async fn handle(ec2: &Ec2, rds: &Rds, ctx: Ctx) -> Result<DbNetworkOut, StepError> {
-    let plan = ctx.plan()?;
+/// What this step reads from the execution state; a section missing there fails at the
+/// state boundary, naming it ([`shared::runtime::invoke_step`]).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Input {
+    /// The validated plan (ValidateInput).
+    pub plan: shared::plan::Plan,
+}
+
+pub async fn handle(ec2: &Ec2, rds: &Rds, input: Input) -> Result<DbNetworkOut, StepError> {
+    let plan = &input.plan;
     let tags = shared::tags::resource_tags(&plan.tags, &plan.name, COMPONENT);
 
     let gateway_sg = security_group(
@@ -83,7 +91,7 @@ pub async fn handle(ec2: &Ec2, rds: &Rds, ctx: Ctx) -> Result<DbNetworkOut, Step
     })
 }
 
-/// Our group of that name, counted when this call created it.
+/// Our group of that name (counted when this call created it).
 async fn security_group(
     ec2: &Ec2,
     plan: &Plan,
@@ -97,16 +105,9 @@ async fn security_group(
         name,
         description,
         tags,
-        &plan.name,
+        (&plan.name, COMPONENT),
     )
     .await?;
-    if !group.created {
-        return Ok(group.id);
-    }
-    shared::emf::emit(
-        &[("Function", COMPONENT)],
-        &[("ResourcesCreated", 1.0, "Count")],
-    );
     Ok(group.id)
 }
 
@@ -123,38 +124,28 @@ async fn ensure_subnet_group(
     tags: &BTreeMap<String, String>,
 ) -> Result<String, StepError> {
     let name = &plan.names.db_subnet_group;
-    if let Some(found) = describe_subnet_group(rds, name).await? {
-        return adopt_subnet_group(rds, plan, &found).await;
-    }
-    let created = rds
-        .create_db_subnet_group()
-        .db_subnet_group_name(name)
-        .db_subnet_group_description(format!(
-            "lattice-db-access {}: private subnets of the database",
-            plan.name
-        ))
-        .set_subnet_ids(Some(plan.db_subnet_ids.clone()))
-        .set_tags(Some(rds_tags(tags)))
-        .send()
-        .await;
-    match created {
-        Ok(_) => {
+    shared::reconcile::ensure(
+        COMPONENT,
+        describe_subnet_group(rds, name).await?,
+        async || describe_subnet_group(rds, name).await,
+        async |found| adopt_subnet_group(rds, plan, &found).await,
+        async || {
+            rds.create_db_subnet_group()
+                .db_subnet_group_name(name)
+                .db_subnet_group_description(format!(
+                    "lattice-db-access {}: private subnets of the database",
+                    plan.name
+                ))
+                .set_subnet_ids(Some(plan.db_subnet_ids.clone()))
+                .set_tags(Some(rds_tags(tags)))
+                .send()
+                .await
+                .aws("rds:CreateDBSubnetGroup")?;
             tracing::info!(db_subnet_group = %name, subnets = ?plan.db_subnet_ids, "created DB subnet group");
-            shared::emf::emit(
-                &[("Function", COMPONENT)],
-                &[("ResourcesCreated", 1.0, "Count")],
-            );
             Ok(name.clone())
-        }
-        // A concurrent or timed-out earlier attempt created it: adopt it.
-        Err(e) if error_code(&e) == Some("DBSubnetGroupAlreadyExists") => {
-            match describe_subnet_group(rds, name).await? {
-                Some(found) => adopt_subnet_group(rds, plan, &found).await,
-                None => Err(StepError::from_sdk("rds:CreateDBSubnetGroup", &e)),
-            }
-        }
-        Err(e) => Err(StepError::from_sdk("rds:CreateDBSubnetGroup", &e)),
-    }
+        },
+    )
+    .await
 }
 
 /// Adopt a same-named group only if this deployment tagged it and it is in the DB VPC.
@@ -228,6 +219,15 @@ mod tests {
     use aws_sdk_rds::types::Subnet;
     use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
     use shared::testing;
+
+    /// The step as the state machine runs it: its typed input read from the execution state.
+    async fn handle(
+        ec2: &Ec2,
+        rds: &Rds,
+        state: testing::State,
+    ) -> Result<shared::plan::DbNetworkOut, StepError> {
+        super::handle(ec2, rds, testing::typed(&state)).await
+    }
 
     const VPC: &str = "vpc-0db0000000000000a";
     const GW_SG: &str = "sg-0a1b2c3d4e5f60001";

@@ -16,9 +16,20 @@ use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic, Tag};
 use aws_sdk_vpclattice::types::{AccessLogSubscriptionSummary, ServiceNetworkLogType};
 use serde_json::{json, Value};
 use shared::plan::{client_token, DbKind, MonitoringOut, Plan, ServiceNetworkOut};
-use shared::{Ctx, SdkResultExt, StepError};
+use shared::{SdkResultExt, StepError};
 
 pub const COMPONENT: &str = "monitoring";
+
+/// What this step reads from the execution state; a section missing there fails at the
+/// state boundary, naming it ([`shared::runtime::invoke_step`]).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Input {
+    /// The validated plan (ValidateInput).
+    pub plan: shared::plan::Plan,
+    /// The service network and its VPC associations.
+    pub service_network: shared::plan::ServiceNetworkOut,
+}
 pub const RETENTION_DAYS: i32 = 30;
 /// Dashboard and alarm period (seconds); RDS publishes every 60 s.
 const PERIOD: i32 = 300;
@@ -77,10 +88,10 @@ pub async fn handle(
     logs: &aws_sdk_cloudwatchlogs::Client,
     cw: &aws_sdk_cloudwatch::Client,
     settings: &Settings,
-    ctx: Ctx,
+    input: Input,
 ) -> Result<MonitoringOut, StepError> {
-    let plan = ctx.plan()?;
-    let sn = ctx.service_network()?;
+    let plan = &input.plan;
+    let sn = &input.service_network;
     let log_group_arn = log_group_arn(&sn.arn, &plan.region, &plan.names.log_group)?;
     settings.warn_if_unset();
 
@@ -138,43 +149,43 @@ async fn ensure_log_group(
     kms_key_arn: Option<&str>,
 ) -> Result<(), StepError> {
     let name = &plan.names.log_group;
-    let created = logs
-        .create_log_group()
-        .log_group_name(name)
-        .set_kms_key_id(kms_key_arn.map(String::from))
-        .set_tags(Some(tag_map(plan)))
-        .send()
-        .await;
-    match created {
-        Ok(_) => {
-            tracing::info!(log_group = %name, kms_key = kms_key_arn.unwrap_or("-"), "created log group");
-            shared::emf::emit(
-                &[("Function", COMPONENT)],
-                &[("ResourcesCreated", 1.0, "Count")],
-            );
-        }
-        Err(e) if shared::error::error_code(&e) == Some("ResourceAlreadyExistsException") => {
-            // A retry, or someone else's group under our deterministic name.
+    // Create first: "already exists" is the lookup (a retry, or someone else's group under our
+    // deterministic name), and its tags decide.
+    shared::reconcile::ensure(
+        COMPONENT,
+        None,
+        async || Ok(Some(())),
+        async |()| {
             let tags = logs
                 .list_tags_for_resource()
                 .resource_arn(arn)
                 .send()
                 .await
                 .aws("logs:ListTagsForResource")?;
-            let ours = tags.tags().is_some_and(|t| {
-                shared::tags::is_ours(t.iter().map(|(k, v)| (k.as_str(), v.as_str())), &plan.name)
-            });
-            if !ours {
-                return Err(StepError::NameTaken(format!(
-                    "log group `{name}` exists but was not created by deployment `{}`; \
-                     delete it or choose another deployment name",
-                    plan.name
-                )));
-            }
+            let current = tags.tags().cloned().unwrap_or_default();
+            let desired = shared::tags::resource_tags(&plan.tags, &plan.name, COMPONENT);
+            shared::reconcile::adoption(
+                current.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                &plan.name,
+                &desired,
+                ("log group", name, arn),
+            )?;
             tracing::info!(log_group = %name, "adopted existing log group");
-        }
-        Err(e) => return Err(StepError::from_sdk("logs:CreateLogGroup", &e)),
-    }
+            Ok(())
+        },
+        async || {
+            logs.create_log_group()
+                .log_group_name(name)
+                .set_kms_key_id(kms_key_arn.map(String::from))
+                .set_tags(Some(tag_map(plan)))
+                .send()
+                .await
+                .aws("logs:CreateLogGroup")?;
+            tracing::info!(log_group = %name, kms_key = kms_key_arn.unwrap_or("-"), "created log group");
+            Ok(())
+        },
+    )
+    .await?;
     logs.put_retention_policy()
         .log_group_name(name)
         .retention_in_days(RETENTION_DAYS)
@@ -197,47 +208,37 @@ async fn ensure_subscription(
     sn: &ServiceNetworkOut,
     destination: &str,
 ) -> Result<String, StepError> {
-    if let Some(found) = find_resource_subscription(lattice, &sn.id).await? {
-        return adopt_subscription(lattice, found, destination).await;
-    }
-    let created = lattice
-        .create_access_log_subscription()
-        .resource_identifier(&sn.id)
-        .destination_arn(destination)
-        .service_network_log_type(ServiceNetworkLogType::Resource)
-        .set_tags(Some(tag_map(plan)))
-        .client_token(client_token(
-            &plan.name,
-            COMPONENT,
-            &format!("{}|{destination}|RESOURCE", sn.id),
-        ))
-        .send()
-        .await;
-    match created {
-        Ok(out) => {
+    // A conflict: a concurrent attempt made it first (one subscription per log type).
+    shared::reconcile::ensure(
+        COMPONENT,
+        find_resource_subscription(lattice, &sn.id).await?,
+        async || find_resource_subscription(lattice, &sn.id).await,
+        async |found| adopt_subscription(lattice, found, destination).await,
+        async || {
+            let out = lattice
+                .create_access_log_subscription()
+                .resource_identifier(&sn.id)
+                .destination_arn(destination)
+                .service_network_log_type(ServiceNetworkLogType::Resource)
+                .set_tags(Some(tag_map(plan)))
+                .client_token(client_token(
+                    &plan.name,
+                    COMPONENT,
+                    &format!("{}|{destination}|RESOURCE", sn.id),
+                ))
+                .send()
+                .await
+                .aws("vpc-lattice:CreateAccessLogSubscription")?;
             tracing::info!(
                 access_log_subscription_id = out.id(),
                 service_network_id = %sn.id,
                 destination,
                 "created RESOURCE access-log subscription"
             );
-            shared::emf::emit(
-                &[("Function", COMPONENT)],
-                &[("ResourcesCreated", 1.0, "Count")],
-            );
             Ok(out.id().to_string())
-        }
-        Err(e) => {
-            let err = StepError::from_sdk("vpc-lattice:CreateAccessLogSubscription", &e);
-            // A concurrent attempt made it first (one subscription per log type).
-            if err.name() == shared::error::names::RESOURCE_CONFLICT {
-                if let Some(found) = find_resource_subscription(lattice, &sn.id).await? {
-                    return adopt_subscription(lattice, found, destination).await;
-                }
-            }
-            Err(err)
-        }
-    }
+        },
+    )
+    .await
 }
 
 async fn adopt_subscription(
@@ -463,6 +464,17 @@ mod tests {
     use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
     use shared::plan::PlannedCreate;
     use shared::testing;
+
+    /// The step as the state machine runs it: its typed input read from the execution state.
+    async fn handle(
+        lattice: &aws_sdk_vpclattice::Client,
+        logs: &aws_sdk_cloudwatchlogs::Client,
+        cw: &aws_sdk_cloudwatch::Client,
+        settings: &Settings,
+        state: testing::State,
+    ) -> Result<shared::plan::MonitoringOut, StepError> {
+        super::handle(lattice, logs, cw, settings, testing::typed(&state)).await
+    }
 
     type Logs = aws_sdk_cloudwatchlogs::Client;
     type Lattice = aws_sdk_vpclattice::Client;

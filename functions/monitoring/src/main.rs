@@ -1,5 +1,3 @@
-use shared::Ctx;
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let config = aws_config::load_from_env().await;
@@ -8,8 +6,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let cw = aws_sdk_cloudwatch::Client::new(&config);
     // The stack's alarm topic and KMS key (template.yaml); unset locally, which each call logs.
     let settings = monitoring::Settings::from_env();
-    shared::runtime::run_step(monitoring::COMPONENT, "monitoring", |ctx: Ctx| {
-        monitoring::handle(&lattice, &logs, &cw, &settings, ctx)
-    })
+    shared::runtime::run_step(
+        monitoring::COMPONENT,
+        "monitoring",
+        |input: monitoring::Input| monitoring::handle(&lattice, &logs, &cw, &settings, input),
+    )
     .await
 }

@@ -8,65 +8,60 @@ use aws_sdk_vpclattice::types::{
 };
 use aws_sdk_vpclattice::Client;
 use shared::plan::{client_token, IdArn, Plan};
-use shared::{Ctx, StepError};
+use shared::{SdkResultExt, StepError};
 
 pub const COMPONENT: &str = "resource-association";
 
-pub async fn handle(client: &Client, ctx: Ctx) -> Result<IdArn, StepError> {
-    let plan = ctx.plan()?;
-    let sn = &ctx.service_network()?.id;
-    let rcfg = &ctx.resource_configuration()?.id;
+/// What this step reads from the execution state; a section missing there fails at the
+/// state boundary, naming it ([`shared::runtime::invoke_step`]).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Input {
+    /// The validated plan (ValidateInput).
+    pub plan: shared::plan::Plan,
+    /// The service network and its VPC associations.
+    pub service_network: shared::plan::ServiceNetworkOut,
+    /// The resource configuration clients use.
+    pub resource_configuration: shared::plan::IdArn,
+}
 
-    if let Some(found) = find(client, sn, rcfg).await? {
-        return adopt(client, plan, &found).await;
-    }
+pub async fn handle(client: &Client, input: Input) -> Result<IdArn, StepError> {
+    let plan = &input.plan;
+    let sn = &input.service_network.id;
+    let rcfg = &input.resource_configuration.id;
 
-    let created = client
-        .create_service_network_resource_association()
-        .resource_configuration_identifier(rcfg)
-        .service_network_identifier(sn)
-        .set_tags(Some(shared::lattice::tag_map(
-            &plan.tags, &plan.name, COMPONENT,
-        )))
-        .client_token(client_token(&plan.name, COMPONENT, &format!("{sn}|{rcfg}")))
-        .send()
-        .await;
-    match created {
-        Ok(out) => {
-            let id = out.id().ok_or_else(|| {
-                StepError::internal("CreateServiceNetworkResourceAssociation returned no id")
-            })?;
-            let arn = out.arn().ok_or_else(|| {
-                StepError::internal("CreateServiceNetworkResourceAssociation returned no arn")
-            })?;
+    shared::reconcile::ensure(
+        COMPONENT,
+        find(client, sn, rcfg).await?,
+        async || find(client, sn, rcfg).await,
+        async |found| adopt(client, plan, &found).await,
+        async || {
+            let out = client
+                .create_service_network_resource_association()
+                .resource_configuration_identifier(rcfg)
+                .service_network_identifier(sn)
+                .set_tags(Some(shared::lattice::tag_map(
+                    &plan.tags, &plan.name, COMPONENT,
+                )))
+                .client_token(client_token(&plan.name, COMPONENT, &format!("{sn}|{rcfg}")))
+                .send()
+                .await
+                .aws("vpc-lattice:CreateServiceNetworkResourceAssociation")?;
             tracing::info!(
-                association_id = id,
+                association_id = out.id(),
                 service_network_id = sn.as_str(),
                 resource_configuration_id = rcfg.as_str(),
                 status = ?out.status(),
                 "associated the resource configuration with the service network"
             );
-            shared::emf::emit(
-                &[("Function", COMPONENT)],
-                &[("ResourcesCreated", 1.0, "Count")],
-            );
-            Ok(IdArn {
-                id: id.into(),
-                arn: arn.into(),
-            })
-        }
-        Err(e) => {
-            let err =
-                StepError::from_sdk("vpc-lattice:CreateServiceNetworkResourceAssociation", &e);
-            // Lost a race with a concurrent attempt: adopt what it made.
-            if err.name() == shared::error::names::RESOURCE_CONFLICT {
-                if let Some(found) = find(client, sn, rcfg).await? {
-                    return adopt(client, plan, &found).await;
-                }
-            }
-            Err(err)
-        }
-    }
+            shared::reconcile::created(
+                "CreateServiceNetworkResourceAssociation",
+                out.id(),
+                out.arn(),
+            )
+        },
+    )
+    .await
 }
 
 async fn adopt(
@@ -140,6 +135,14 @@ mod tests {
     use aws_sdk_vpclattice::operation::list_tags_for_resource::ListTagsForResourceOutput;
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
     use shared::testing;
+
+    /// The step as the state machine runs it: its typed input read from the execution state.
+    async fn handle(
+        client: &Client,
+        state: testing::State,
+    ) -> Result<shared::plan::IdArn, StepError> {
+        super::handle(client, testing::typed(&state)).await
+    }
 
     const SN: &str = "sn-0123456789abcdefg";
     const RCFG: &str = "rcfg-0123456789abcdefg";

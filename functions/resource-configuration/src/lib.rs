@@ -17,9 +17,22 @@ use aws_sdk_vpclattice::types::{
 use aws_sdk_vpclattice::Client;
 use shared::input::{ipv4_in_cidr, Mode};
 use shared::plan::{client_token, IdArn, Plan, PollOut};
-use shared::{Ctx, SdkResultExt, StepError};
+use shared::{SdkResultExt, StepError};
 
 pub const COMPONENT: &str = "resource-configuration";
+
+/// What this step reads from the execution state; a section missing there fails at the
+/// state boundary, naming it ([`shared::runtime::invoke_step`]).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Input {
+    /// The validated plan (ValidateInput).
+    pub plan: shared::plan::Plan,
+    /// The resource gateway.
+    pub gateway: shared::plan::IdArn,
+    /// The database as its polling loop last saw it (endpoint, ARN).
+    pub database_poll: shared::plan::PollOut,
+}
 
 /// What the configuration must look like for this plan.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,85 +45,78 @@ struct Desired {
     summary: String,
 }
 
-pub async fn handle(client: &Client, ctx: Ctx) -> Result<IdArn, StepError> {
-    let plan = ctx.plan()?;
-    let gateway = ctx.gateway()?;
-    let want = desired(plan, ctx.database_poll()?).await?;
+pub async fn handle(client: &Client, input: Input) -> Result<IdArn, StepError> {
+    let plan = &input.plan;
+    let gateway = &input.gateway;
+    let want = desired(plan, &input.database_poll).await?;
     let names = plan.names.resource_configuration_names();
     let existing = find(client, &gateway.id, &names).await?;
-    let name = match choose(&names, &existing, &want.kind) {
-        Choice::Adopt(found) => return adopt(client, plan, &want, *found).await,
+    let (found, name) = match choose(&names, &existing, &want.kind) {
+        // The name is only for a create; adopting keeps the configuration's own.
+        Choice::Adopt(found) => (Some(*found), String::new()),
         Choice::Busy(message) => {
             return Err(StepError::Conflict {
                 operation: "vpc-lattice:CreateResourceConfiguration".into(),
                 message,
             })
         }
-        Choice::Create(name) => name,
+        Choice::Create(name) => {
+            if let Some(old) = existing.first() {
+                tracing::info!(
+                    old_resource_configuration_id = old.id().unwrap_or_default(),
+                    old_type = ?old.r#type(),
+                    new_name = %name,
+                    mode = plan.mode.as_str(),
+                    "the configuration's type cannot be updated: creating its replacement; \
+                     clients get a new DNS name, and the old configuration is removed once the \
+                     new one is associated"
+                );
+            }
+            (None, name)
+        }
     };
-    if let Some(old) = existing.first() {
-        tracing::info!(
-            old_resource_configuration_id = old.id().unwrap_or_default(),
-            old_type = ?old.r#type(),
-            new_name = %name,
-            mode = plan.mode.as_str(),
-            "the configuration's type cannot be updated: creating its replacement; clients get a \
-             new DNS name, and the old configuration is removed once the new one is associated"
-        );
-    }
     let name = &name;
 
     let ports = want.port_ranges.clone().unwrap_or_default();
     let params = format!("{}|{}|{}", gateway.id, want.summary, ports.join(","));
-    let mut req = client
-        .create_resource_configuration()
-        .name(name)
-        .r#type(want.kind.clone())
-        .resource_gateway_identifier(&gateway.id)
-        .resource_configuration_definition(want.definition.clone())
-        .set_tags(Some(tags(plan)))
-        .client_token(client_token(&plan.name, COMPONENT, &params));
-    if want.port_ranges.is_some() {
-        req = req
-            .set_port_ranges(want.port_ranges.clone())
-            .protocol(ProtocolType::Tcp);
-    }
-    match req.send().await {
-        Ok(out) => {
-            let id = out
-                .id()
-                .ok_or_else(|| StepError::internal("CreateResourceConfiguration returned no id"))?;
-            let arn = out.arn().ok_or_else(|| {
-                StepError::internal("CreateResourceConfiguration returned no arn")
-            })?;
+    let find_named = async || {
+        let named = find(client, &gateway.id, std::slice::from_ref(name)).await?;
+        Ok(named.into_iter().next())
+    };
+    shared::reconcile::ensure(
+        COMPONENT,
+        found,
+        find_named,
+        async |found| adopt(client, plan, &want, found).await,
+        async || {
+            let mut req = client
+                .create_resource_configuration()
+                .name(name)
+                .r#type(want.kind.clone())
+                .resource_gateway_identifier(&gateway.id)
+                .resource_configuration_definition(want.definition.clone())
+                .set_tags(Some(tags(plan)))
+                .client_token(client_token(&plan.name, COMPONENT, &params));
+            if want.port_ranges.is_some() {
+                req = req
+                    .set_port_ranges(want.port_ranges.clone())
+                    .protocol(ProtocolType::Tcp);
+            }
+            let out = req
+                .send()
+                .await
+                .aws("vpc-lattice:CreateResourceConfiguration")?;
             tracing::info!(
-                resource_configuration_id = id,
+                resource_configuration_id = out.id(),
                 mode = plan.mode.as_str(),
                 definition = %want.summary,
                 status = ?out.status(),
                 "created resource configuration"
             );
-            shared::emf::emit(
-                &[("Function", COMPONENT)],
-                &[("ResourcesCreated", 1.0, "Count")],
-            );
-            Ok(IdArn {
-                id: id.into(),
-                arn: arn.into(),
-            })
-        }
-        Err(e) => {
-            let err = StepError::from_sdk("vpc-lattice:CreateResourceConfiguration", &e);
-            // Lost a race with a concurrent attempt (the name is taken): adopt what it made.
-            if err.name() == shared::error::names::RESOURCE_CONFLICT {
-                let named = find(client, &gateway.id, std::slice::from_ref(name)).await?;
-                if let Some(found) = named.into_iter().next() {
-                    return adopt(client, plan, &want, found).await;
-                }
-            }
-            Err(err)
-        }
-    }
+            shared::reconcile::created("CreateResourceConfiguration", out.id(), out.arn())
+        },
+    )
+    .await
 }
 
 /// Our tags plus the ones the failover Lambda uses to find configurations.
@@ -473,6 +479,14 @@ mod tests {
     use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
     use shared::testing;
 
+    /// The step as the state machine runs it: its typed input read from the execution state.
+    async fn handle(
+        client: &Client,
+        state: testing::State,
+    ) -> Result<shared::plan::IdArn, StepError> {
+        super::handle(client, testing::typed(&state)).await
+    }
+
     const ID: &str = "rcfg-0123456789abcdefg";
     const ARN: &str =
         "arn:aws:vpc-lattice:us-east-1:123456789012:resourceconfiguration/rcfg-0123456789abcdefg";
@@ -480,7 +494,7 @@ mod tests {
     const ENDPOINT: &str = "orders-db.c9akciq32xyz.us-east-1.rds.amazonaws.com";
     const DB_ARN: &str = "arn:aws:rds:us-east-1:123456789012:db:orders-db";
 
-    fn ctx_with_mode(mode: Mode) -> Ctx {
+    fn ctx_with_mode(mode: Mode) -> testing::State {
         let mut ctx = testing::ctx_full();
         ctx.plan.as_mut().unwrap().mode = mode;
         ctx

@@ -1,5 +1,4 @@
 use aws_sdk_vpclattice::Client;
-use shared::Ctx;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -8,7 +7,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     shared::runtime::run_step(
         resource_configuration::COMPONENT,
         "resourceConfiguration",
-        |ctx: Ctx| resource_configuration::handle(&client, ctx),
+        |input: resource_configuration::Input| resource_configuration::handle(&client, input),
     )
     .await
 }

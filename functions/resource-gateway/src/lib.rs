@@ -5,22 +5,29 @@
 use aws_sdk_vpclattice::types::{ResourceGatewayIpAddressType, ResourceGatewaySummary};
 use aws_sdk_vpclattice::Client;
 use shared::plan::{client_token, IdArn};
-use shared::{Ctx, StepError};
+use shared::{SdkResultExt, StepError};
 
 pub const COMPONENT: &str = "resource-gateway";
 
-pub async fn handle(client: &Client, ctx: Ctx) -> Result<IdArn, StepError> {
-    let plan = ctx.plan()?;
-    let net = ctx.db_network()?;
+/// What this step reads from the execution state; a section missing there fails at the
+/// state boundary, naming it ([`shared::runtime::invoke_step`]).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Input {
+    /// The validated plan (ValidateInput).
+    pub plan: shared::plan::Plan,
+    /// The security groups and subnet group (step 1).
+    pub db_network: shared::plan::DbNetworkOut,
+}
+
+pub async fn handle(client: &Client, input: Input) -> Result<IdArn, StepError> {
+    let plan = &input.plan;
+    let net = &input.db_network;
     let name = &plan.names.resource_gateway;
     if plan.gateway_subnet_ids.len() < 2 {
         return Err(StepError::internal(
             "the plan has fewer than two gateway subnets",
         ));
-    }
-
-    if let Some(found) = find(client, name).await? {
-        return adopt(client, plan, found).await;
     }
 
     let params = format!(
@@ -29,48 +36,31 @@ pub async fn handle(client: &Client, ctx: Ctx) -> Result<IdArn, StepError> {
         plan.gateway_subnet_ids.join(","),
         net.gateway_security_group_id
     );
-    let created = client
-        .create_resource_gateway()
-        .name(name)
-        .vpc_identifier(&plan.database_vpc_id)
-        .set_subnet_ids(Some(plan.gateway_subnet_ids.clone()))
-        .security_group_ids(&net.gateway_security_group_id)
-        .ip_address_type(ResourceGatewayIpAddressType::Ipv4)
-        .set_tags(Some(shared::lattice::tag_map(
-            &plan.tags, &plan.name, COMPONENT,
-        )))
-        .client_token(client_token(&plan.name, COMPONENT, &params))
-        .send()
-        .await;
-    match created {
-        Ok(out) => {
-            let id = out
-                .id()
-                .ok_or_else(|| StepError::internal("CreateResourceGateway returned no id"))?;
-            let arn = out
-                .arn()
-                .ok_or_else(|| StepError::internal("CreateResourceGateway returned no arn"))?;
-            tracing::info!(gateway_id = id, status = ?out.status(), "created resource gateway");
-            shared::emf::emit(
-                &[("Function", COMPONENT)],
-                &[("ResourcesCreated", 1.0, "Count")],
-            );
-            Ok(IdArn {
-                id: id.into(),
-                arn: arn.into(),
-            })
-        }
-        Err(e) => {
-            let err = StepError::from_sdk("vpc-lattice:CreateResourceGateway", &e);
-            // Lost a race with a concurrent attempt (the name is taken): adopt what it made.
-            if err.name() == shared::error::names::RESOURCE_CONFLICT {
-                if let Some(found) = find(client, name).await? {
-                    return adopt(client, plan, found).await;
-                }
-            }
-            Err(err)
-        }
-    }
+    shared::reconcile::ensure(
+        COMPONENT,
+        find(client, name).await?,
+        async || find(client, name).await,
+        async |found| adopt(client, plan, found).await,
+        async || {
+            let out = client
+                .create_resource_gateway()
+                .name(name)
+                .vpc_identifier(&plan.database_vpc_id)
+                .set_subnet_ids(Some(plan.gateway_subnet_ids.clone()))
+                .security_group_ids(&net.gateway_security_group_id)
+                .ip_address_type(ResourceGatewayIpAddressType::Ipv4)
+                .set_tags(Some(shared::lattice::tag_map(
+                    &plan.tags, &plan.name, COMPONENT,
+                )))
+                .client_token(client_token(&plan.name, COMPONENT, &params))
+                .send()
+                .await
+                .aws("vpc-lattice:CreateResourceGateway")?;
+            tracing::info!(gateway_id = out.id(), status = ?out.status(), "created resource gateway");
+            shared::reconcile::created("CreateResourceGateway", out.id(), out.arn())
+        },
+    )
+    .await
 }
 
 async fn adopt(
@@ -124,6 +114,14 @@ mod tests {
     use aws_sdk_vpclattice::types::ResourceGatewayStatus;
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
     use shared::testing;
+
+    /// The step as the state machine runs it: its typed input read from the execution state.
+    async fn handle(
+        client: &Client,
+        state: testing::State,
+    ) -> Result<shared::plan::IdArn, StepError> {
+        super::handle(client, testing::typed(&state)).await
+    }
 
     const ID: &str = "rgw-0123456789abcdefg";
     const ARN: &str =

@@ -1,12 +1,13 @@
 use aws_sdk_vpclattice::Client;
-use shared::Ctx;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let config = aws_config::load_from_env().await;
     let client = Client::new(&config);
-    shared::runtime::run_step(resource_gateway::COMPONENT, "gateway", |ctx: Ctx| {
-        resource_gateway::handle(&client, ctx)
-    })
+    shared::runtime::run_step(
+        resource_gateway::COMPONENT,
+        "gateway",
+        |input: resource_gateway::Input| resource_gateway::handle(&client, input),
+    )
     .await
 }

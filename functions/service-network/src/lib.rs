@@ -10,13 +10,24 @@ use aws_sdk_vpclattice::types::{
 };
 use aws_sdk_vpclattice::Client;
 use shared::plan::{client_token, IdArn, Plan, ServiceNetworkOut, VpcAssociation};
-use shared::{Ctx, SdkResultExt, StepError};
+use shared::{SdkResultExt, StepError};
 
 pub const COMPONENT: &str = "service-network";
 
-pub async fn handle(client: &Client, ctx: Ctx) -> Result<ServiceNetworkOut, StepError> {
-    let plan = ctx.plan()?;
-    let controls = ctx.access_controls()?;
+/// What this step reads from the execution state; a section missing there fails at the
+/// state boundary, naming it ([`shared::runtime::invoke_step`]).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Input {
+    /// The validated plan (ValidateInput).
+    pub plan: shared::plan::Plan,
+    /// The association security groups (AccessControls).
+    pub access_controls: shared::plan::AccessControlsOut,
+}
+
+pub async fn handle(client: &Client, input: Input) -> Result<ServiceNetworkOut, StepError> {
+    let plan = &input.plan;
+    let controls = &input.access_controls;
 
     // Resolve every association SG before creating anything, so a broken state
     // fails without leaving half the work done.
@@ -63,52 +74,32 @@ pub async fn handle(client: &Client, ctx: Ctx) -> Result<ServiceNetworkOut, Step
 
 async fn ensure_service_network(client: &Client, plan: &Plan) -> Result<IdArn, StepError> {
     let name = &plan.names.service_network;
-    if let Some(found) = find(client, name).await? {
-        return adopt_service_network(client, plan, &found).await;
-    }
-    let created = client
-        .create_service_network()
-        .name(name)
-        // NONE, not AWS_IAM: auth policies do not apply to resource
-        // configurations (aws-facts §1.6, recipe bug #5), so IAM auth would
-        // only suggest a control that does not exist. Access is controlled by
-        // the security groups on the VPC associations and the resource gateway.
-        .auth_type(AuthType::None)
-        .set_tags(Some(shared::lattice::tag_map(
-            &plan.tags, &plan.name, COMPONENT,
-        )))
-        .client_token(client_token(&plan.name, COMPONENT, &format!("{name}|NONE")))
-        .send()
-        .await;
-    match created {
-        Ok(out) => {
-            let id = out
-                .id()
-                .ok_or_else(|| StepError::internal("CreateServiceNetwork returned no id"))?;
-            let arn = out
-                .arn()
-                .ok_or_else(|| StepError::internal("CreateServiceNetwork returned no arn"))?;
-            tracing::info!(service_network_id = id, "created service network");
-            shared::emf::emit(
-                &[("Function", COMPONENT)],
-                &[("ResourcesCreated", 1.0, "Count")],
-            );
-            Ok(IdArn {
-                id: id.into(),
-                arn: arn.into(),
-            })
-        }
-        Err(e) => {
-            let err = StepError::from_sdk("vpc-lattice:CreateServiceNetwork", &e);
-            // Lost a race with a concurrent attempt (the name is taken): adopt what it made.
-            if err.name() == shared::error::names::RESOURCE_CONFLICT {
-                if let Some(found) = find(client, name).await? {
-                    return adopt_service_network(client, plan, &found).await;
-                }
-            }
-            Err(err)
-        }
-    }
+    shared::reconcile::ensure(
+        COMPONENT,
+        find(client, name).await?,
+        async || find(client, name).await,
+        async |found| adopt_service_network(client, plan, &found).await,
+        async || {
+            let out = client
+                .create_service_network()
+                .name(name)
+                // NONE, not AWS_IAM: auth policies do not apply to resource
+                // configurations (aws-facts §1.6, recipe bug #5), so IAM auth would
+                // only suggest a control that does not exist. Access is controlled by
+                // the security groups on the VPC associations and the resource gateway.
+                .auth_type(AuthType::None)
+                .set_tags(Some(shared::lattice::tag_map(
+                    &plan.tags, &plan.name, COMPONENT,
+                )))
+                .client_token(client_token(&plan.name, COMPONENT, &format!("{name}|NONE")))
+                .send()
+                .await
+                .aws("vpc-lattice:CreateServiceNetwork")?;
+            tracing::info!(service_network_id = out.id(), "created service network");
+            shared::reconcile::created("CreateServiceNetwork", out.id(), out.arn())
+        },
+    )
+    .await
 }
 
 async fn adopt_service_network(
@@ -152,58 +143,47 @@ async fn ensure_vpc_association(
     vpc: &str,
     sg: &str,
 ) -> Result<VpcAssociation, StepError> {
-    if let Some(found) = existing_association(client, sn, index, vpc, sg).await? {
-        return Ok(found);
-    }
     let params = format!("{}|{vpc}|{sg}", sn.id);
-    let created = client
-        .create_service_network_vpc_association()
-        .service_network_identifier(&sn.id)
-        .vpc_identifier(vpc)
-        .security_group_ids(sg)
-        .set_tags(Some(shared::lattice::tag_map(
-            &plan.tags, &plan.name, COMPONENT,
-        )))
-        .client_token(client_token(&plan.name, COMPONENT, &params))
-        .send()
-        .await;
-    match created {
-        Ok(out) => {
-            let id = out.id().ok_or_else(|| {
-                StepError::internal("CreateServiceNetworkVpcAssociation returned no id")
-            })?;
-            let arn = out.arn().ok_or_else(|| {
-                StepError::internal("CreateServiceNetworkVpcAssociation returned no arn")
-            })?;
+    // A conflict: a concurrent attempt associated it first, or the VPC joined another network
+    // meanwhile; the second look says which.
+    shared::reconcile::ensure(
+        COMPONENT,
+        existing_association(client, sn, index, vpc, sg).await?,
+        async || existing_association(client, sn, index, vpc, sg).await,
+        async |found| Ok(found),
+        async || {
+            let out = client
+                .create_service_network_vpc_association()
+                .service_network_identifier(&sn.id)
+                .vpc_identifier(vpc)
+                .security_group_ids(sg)
+                .set_tags(Some(shared::lattice::tag_map(
+                    &plan.tags, &plan.name, COMPONENT,
+                )))
+                .client_token(client_token(&plan.name, COMPONENT, &params))
+                .send()
+                .await
+                .aws("vpc-lattice:CreateServiceNetworkVpcAssociation")?;
             tracing::info!(
-                association_id = id,
+                association_id = out.id(),
                 vpc_id = vpc,
                 security_group_id = sg,
                 status = ?out.status(),
                 "associated client VPC with the service network"
             );
-            shared::emf::emit(
-                &[("Function", COMPONENT)],
-                &[("ResourcesCreated", 1.0, "Count")],
-            );
+            let IdArn { id, arn } = shared::reconcile::created(
+                "CreateServiceNetworkVpcAssociation",
+                out.id(),
+                out.arn(),
+            )?;
             Ok(VpcAssociation {
                 vpc_id: vpc.into(),
-                id: id.into(),
-                arn: arn.into(),
+                id,
+                arn,
             })
-        }
-        Err(e) => {
-            let err = StepError::from_sdk("vpc-lattice:CreateServiceNetworkVpcAssociation", &e);
-            // A concurrent attempt associated it first, or the VPC joined another
-            // network meanwhile: look again and say which.
-            if err.name() == shared::error::names::RESOURCE_CONFLICT {
-                if let Some(found) = existing_association(client, sn, index, vpc, sg).await? {
-                    return Ok(found);
-                }
-            }
-            Err(err)
-        }
-    }
+        },
+    )
+    .await
 }
 
 /// The VPC's association with our service network, brought to the desired
@@ -327,6 +307,14 @@ mod tests {
     use shared::plan::{PlannedClientVpc, VpcSecurityGroup};
     use shared::testing;
 
+    /// The step as the state machine runs it: its typed input read from the execution state.
+    async fn handle(
+        client: &Client,
+        state: testing::State,
+    ) -> Result<shared::plan::ServiceNetworkOut, StepError> {
+        super::handle(client, testing::typed(&state)).await
+    }
+
     const SN_ID: &str = "sn-0123456789abcdefg";
     const SN_ARN: &str =
         "arn:aws:vpc-lattice:us-east-1:123456789012:servicenetwork/sn-0123456789abcdefg";
@@ -397,7 +385,7 @@ mod tests {
 
     /// Two client VPCs; the access-controls list is in the opposite order, so
     /// SGs must be matched by VPC, not by position.
-    fn two_client_ctx() -> Ctx {
+    fn two_client_ctx() -> testing::State {
         let mut ctx = testing::ctx_full();
         let plan = ctx.plan.as_mut().unwrap();
         plan.client_vpcs.push(PlannedClientVpc {

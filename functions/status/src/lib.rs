@@ -8,10 +8,12 @@
 use aws_sdk_rds::types::{DbCluster, DbInstance, Filter};
 use serde::{Deserialize, Serialize};
 use shared::input::Mode;
-use shared::plan::{DbKind, DnsNameFrom, PollOut, PollState};
+use shared::plan::{
+    DatabaseOut, DbKind, DnsNameFrom, IdArn, PollOut, PollState, ServiceNetworkOut,
+};
 use shared::poll::{outcome, Class, Policy};
 use shared::rds::{describe_cluster, describe_instance};
-use shared::{Ctx, SdkResultExt, StepError};
+use shared::{SdkResultExt, StepError};
 
 pub const COMPONENT: &str = "status";
 
@@ -26,11 +28,90 @@ pub enum Kind {
     ResourceAssociation,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+/// What to poll, and exactly what that poll reads from the execution state: the ASL passes
+/// `{"kind": "<kind>", "ctx": <the execution state>}`, and a section the kind needs but the state
+/// lacks fails at the boundary, naming it. `previous` is this loop's last poll (absent at first).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(tag = "kind", content = "ctx", rename_all = "kebab-case")]
+pub enum StatusInput {
+    Database(DatabaseIn),
+    ResourceGateway(GatewayIn),
+    VpcAssociations(VpcAssociationsIn),
+    ResourceConfiguration(ResourceConfigurationIn),
+    ResourceAssociation(ResourceAssociationIn),
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct StatusInput {
-    pub kind: Kind,
-    pub ctx: Ctx,
+pub struct DatabaseIn {
+    pub database: DatabaseOut,
+    #[serde(default, rename = "databasePoll")]
+    pub previous: Option<PollOut>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayIn {
+    pub gateway: IdArn,
+    #[serde(default, rename = "gatewayPoll")]
+    pub previous: Option<PollOut>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct VpcAssociationsIn {
+    pub service_network: ServiceNetworkOut,
+    #[serde(default, rename = "vpcAssociationsPoll")]
+    pub previous: Option<PollOut>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceConfigurationIn {
+    pub resource_configuration: IdArn,
+    #[serde(default, rename = "resourceConfigurationPoll")]
+    pub previous: Option<PollOut>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceAssociationIn {
+    pub plan: PlanMode,
+    pub resource_association: IdArn,
+    /// The database endpoint: what clients use in `arn` mode when the association has no DNS entry.
+    #[serde(default)]
+    pub database_poll: Option<PollOut>,
+    #[serde(default, rename = "resourceAssociationPoll")]
+    pub previous: Option<PollOut>,
+}
+
+/// Of the plan, the resource association's poll reads only the mode.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct PlanMode {
+    pub mode: Mode,
+}
+
+impl StatusInput {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Self::Database(_) => Kind::Database,
+            Self::ResourceGateway(_) => Kind::ResourceGateway,
+            Self::VpcAssociations(_) => Kind::VpcAssociations,
+            Self::ResourceConfiguration(_) => Kind::ResourceConfiguration,
+            Self::ResourceAssociation(_) => Kind::ResourceAssociation,
+        }
+    }
+
+    /// The previous poll of this loop, carried in the execution state.
+    fn previous(&self) -> Option<&PollOut> {
+        match self {
+            Self::Database(i) => i.previous.as_ref(),
+            Self::ResourceGateway(i) => i.previous.as_ref(),
+            Self::VpcAssociations(i) => i.previous.as_ref(),
+            Self::ResourceConfiguration(i) => i.previous.as_ref(),
+            Self::ResourceAssociation(i) => i.previous.as_ref(),
+        }
+    }
 }
 
 /// RDS statuses from which a database does not become available by itself.
@@ -52,14 +133,16 @@ pub async fn handle(
     lattice: &aws_sdk_vpclattice::Client,
     input: StatusInput,
 ) -> Result<PollOut, StepError> {
-    let StatusInput { kind, ctx } = input;
-    let attempt = previous(&ctx, kind).map_or(1, |p| p.attempt.saturating_add(1));
-    let out = match kind {
-        Kind::Database => database(rds, &ctx, attempt).await?,
-        Kind::ResourceGateway => gateway(lattice, &ctx, attempt).await?,
-        Kind::VpcAssociations => vpc_associations(lattice, &ctx, attempt).await?,
-        Kind::ResourceConfiguration => resource_configuration(lattice, &ctx, attempt).await?,
-        Kind::ResourceAssociation => resource_association(lattice, &ctx, attempt).await?,
+    let kind = input.kind();
+    let attempt = input.previous().map_or(1, |p| p.attempt.saturating_add(1));
+    let out = match &input {
+        StatusInput::Database(i) => database(rds, i, attempt).await?,
+        StatusInput::ResourceGateway(i) => gateway(lattice, i, attempt).await?,
+        StatusInput::VpcAssociations(i) => vpc_associations(lattice, i, attempt).await?,
+        StatusInput::ResourceConfiguration(i) => {
+            resource_configuration(lattice, i, attempt).await?
+        }
+        StatusInput::ResourceAssociation(i) => resource_association(lattice, i, attempt).await?,
     };
     tracing::info!(
         kind = ?kind,
@@ -114,38 +197,50 @@ pub fn poll_metrics(kind: Kind, out: &PollOut) -> (Dimensions, Metrics) {
     )
 }
 
-/// The previous poll of this loop, carried in the execution state.
-fn previous(ctx: &Ctx, kind: Kind) -> Option<&PollOut> {
-    match kind {
-        Kind::Database => ctx.database_poll.as_ref(),
-        Kind::ResourceGateway => ctx.gateway_poll.as_ref(),
-        Kind::VpcAssociations => ctx.vpc_associations_poll.as_ref(),
-        Kind::ResourceConfiguration => ctx.resource_configuration_poll.as_ref(),
-        Kind::ResourceAssociation => ctx.resource_association_poll.as_ref(),
+impl Kind {
+    /// Where this kind's poll lives in the execution state (the ASL's Choice reads
+    /// `$.<slot>.state`; `statemachine` writes the same names).
+    pub fn slot(self) -> &'static str {
+        match self {
+            Kind::Database => "databasePoll",
+            Kind::ResourceGateway => "gatewayPoll",
+            Kind::VpcAssociations => "vpcAssociationsPoll",
+            Kind::ResourceConfiguration => "resourceConfigurationPoll",
+            Kind::ResourceAssociation => "resourceAssociationPoll",
+        }
     }
 }
 
-/// Where this kind's poll lives in the execution state (the ASL's Choice reads `$.<slot>.state`).
-pub fn slot(ctx: &mut Ctx, kind: Kind) -> &mut Option<PollOut> {
-    match kind {
-        Kind::Database => &mut ctx.database_poll,
-        Kind::ResourceGateway => &mut ctx.gateway_poll,
-        Kind::VpcAssociations => &mut ctx.vpc_associations_poll,
-        Kind::ResourceConfiguration => &mut ctx.resource_configuration_poll,
-        Kind::ResourceAssociation => &mut ctx.resource_association_poll,
-    }
-}
-
-/// Poll, and return the execution state with this poll recorded in its slot.
+/// Poll, and return the execution state (`ctx` of the payload) with this poll recorded in its
+/// slot; the rest of the state passes through untouched.
 pub async fn handle_state(
     rds: &aws_sdk_rds::Client,
     lattice: &aws_sdk_vpclattice::Client,
-    input: StatusInput,
-) -> Result<Ctx, StepError> {
-    let (kind, mut ctx) = (input.kind, input.ctx.clone());
+    payload: serde_json::Value,
+) -> Result<serde_json::Value, StepError> {
+    let input: StatusInput = shared::input::parse(payload.clone()).map_err(|e| {
+        StepError::internal(format!(
+            "the status poll's input does not hold what it needs ({e}): the state machine ran \
+             it out of order"
+        ))
+    })?;
+    let kind = input.kind();
     let out = handle(rds, lattice, input).await?;
-    *slot(&mut ctx, kind) = Some(out);
-    Ok(ctx)
+    let mut state = match payload {
+        serde_json::Value::Object(mut m) => m.remove("ctx").unwrap_or_default(),
+        _ => serde_json::Value::Null,
+    };
+    let out = serde_json::to_value(out)
+        .map_err(|e| StepError::internal(format!("serializing the poll: {e}")))?;
+    match state.as_object_mut() {
+        Some(m) => {
+            m.insert(kind.slot().to_string(), out);
+            Ok(state)
+        }
+        None => Err(StepError::internal(
+            "the execution state (`ctx`) is not an object",
+        )),
+    }
 }
 
 /// `outcome`, keeping our detail (which instance, which association) when the
@@ -189,10 +284,10 @@ fn port(p: Option<i32>) -> Option<u16> {
 
 async fn database(
     rds: &aws_sdk_rds::Client,
-    ctx: &Ctx,
+    input: &DatabaseIn,
     attempt: u32,
 ) -> Result<PollOut, StepError> {
-    let db = ctx.database()?;
+    let db = &input.database;
     let p = Policy::DATABASE;
     let id = db.identifier.as_str();
     match db.kind {
@@ -420,10 +515,10 @@ fn failure_detail(fields: &[(&str, Option<&str>)]) -> String {
 
 async fn gateway(
     lattice: &aws_sdk_vpclattice::Client,
-    ctx: &Ctx,
+    input: &GatewayIn,
     attempt: u32,
 ) -> Result<PollOut, StepError> {
-    let id = ctx.gateway()?.id.as_str();
+    let id = input.gateway.id.as_str();
     let subject = format!("resource gateway {id}");
     let out = lattice
         .get_resource_gateway()
@@ -446,12 +541,12 @@ async fn gateway(
 
 async fn vpc_associations(
     lattice: &aws_sdk_vpclattice::Client,
-    ctx: &Ctx,
+    input: &VpcAssociationsIn,
     attempt: u32,
 ) -> Result<PollOut, StepError> {
     let p = Policy::LATTICE;
     let mut waiting_on: Option<(String, String)> = None;
-    for a in &ctx.service_network()?.vpc_associations {
+    for a in &input.service_network.vpc_associations {
         let out = lattice
             .get_service_network_vpc_association()
             .service_network_vpc_association_identifier(&a.id)
@@ -505,10 +600,10 @@ async fn vpc_associations(
 
 async fn resource_configuration(
     lattice: &aws_sdk_vpclattice::Client,
-    ctx: &Ctx,
+    input: &ResourceConfigurationIn,
     attempt: u32,
 ) -> Result<PollOut, StepError> {
-    let id = ctx.resource_configuration()?.id.as_str();
+    let id = input.resource_configuration.id.as_str();
     let subject = format!("resource configuration {id}");
     let out = lattice
         .get_resource_configuration()
@@ -534,11 +629,11 @@ async fn resource_configuration(
 
 async fn resource_association(
     lattice: &aws_sdk_vpclattice::Client,
-    ctx: &Ctx,
+    input: &ResourceAssociationIn,
     attempt: u32,
 ) -> Result<PollOut, StepError> {
     let p = Policy::LATTICE;
-    let id = ctx.resource_association()?.id.as_str();
+    let id = input.resource_association.id.as_str();
     let subject = format!("resource association {id}");
     let out = lattice
         .get_service_network_resource_association()
@@ -562,8 +657,8 @@ async fn resource_association(
                 // An ARN configuration has private DNS always on: in the client VPCs the
                 // database's own endpoint resolves through VPC Lattice. Whether its association
                 // carries a dnsEntry is unverified (aws-facts §7), so do not wait for one.
-                None if ctx.plan()?.mode == Mode::Arn => {
-                    let endpoint = ctx
+                None if input.plan.mode == Mode::Arn => {
+                    let endpoint = input
                         .database_poll
                         .as_ref()
                         .and_then(|d| d.endpoint.as_deref())
@@ -643,8 +738,24 @@ mod tests {
     const DNS: &str =
         "snra-0123456789abcdef0.rcfg-0123456789abcdefg.4232ccc.vpc-lattice-rsc.us-east-1.on.aws";
 
+    /// A poll request as the ASL builds it: the kind, and the whole execution state.
+    #[derive(Debug, Clone)]
+    struct In {
+        kind: Kind,
+        ctx: testing::State,
+    }
+
+    impl In {
+        /// The typed input, read from the state the way the Lambda entry reads it.
+        fn typed(&self) -> StatusInput {
+            let mut ctx = serde_json::to_value(&self.ctx).unwrap();
+            ctx.as_object_mut().unwrap().retain(|_, v| !v.is_null());
+            serde_json::from_value(serde_json::json!({"kind": self.kind, "ctx": ctx})).unwrap()
+        }
+    }
+
     /// The state as the ASL passes it on the first attempt of `kind`'s loop.
-    fn input(kind: Kind) -> StatusInput {
+    fn input(kind: Kind) -> In {
         let mut ctx = testing::ctx_full();
         ctx.database_poll = None;
         ctx.gateway_poll = None;
@@ -654,7 +765,7 @@ mod tests {
             id: "snra-0123456789abcdef0".into(),
             arn: "arn:aws:vpc-lattice:us-east-1:123456789012:servicenetworkresourceassociation/snra-0123456789abcdef0".into(),
         });
-        StatusInput { kind, ctx }
+        In { kind, ctx }
     }
 
     fn no_rds() -> Rds {
@@ -665,14 +776,14 @@ mod tests {
         mock_client!(aws_sdk_vpclattice, RuleMode::MatchAny, [])
     }
 
-    async fn run_rds(rules: &[&Rule], input: StatusInput) -> Result<PollOut, StepError> {
+    async fn run_rds(rules: &[&Rule], input: In) -> Result<PollOut, StepError> {
         let rds = mock_client!(aws_sdk_rds, RuleMode::MatchAny, rules);
-        handle(&rds, &no_lattice(), input).await
+        handle(&rds, &no_lattice(), input.typed()).await
     }
 
-    async fn run_lattice(rules: &[&Rule], input: StatusInput) -> Result<PollOut, StepError> {
+    async fn run_lattice(rules: &[&Rule], input: In) -> Result<PollOut, StepError> {
         let lattice = mock_client!(aws_sdk_vpclattice, RuleMode::MatchAny, rules);
-        handle(&no_rds(), &lattice, input).await
+        handle(&no_rds(), &lattice, input.typed()).await
     }
 
     fn instance(id: &str, status: &str) -> DbInstance {
@@ -707,7 +818,6 @@ mod tests {
 
     #[test]
     fn the_kind_is_kebab_case_in_the_json_input() {
-        let ctx = serde_json::to_value(testing::ctx_full()).unwrap();
         for (name, kind) in [
             ("database", Kind::Database),
             ("resource-gateway", Kind::ResourceGateway),
@@ -715,11 +825,14 @@ mod tests {
             ("resource-configuration", Kind::ResourceConfiguration),
             ("resource-association", Kind::ResourceAssociation),
         ] {
+            // As the state machine passes it: loops not started yet are null.
+            let ctx = serde_json::to_value(input(kind).ctx).unwrap();
             let v = serde_json::json!({"kind": name, "ctx": ctx});
             let parsed: StatusInput = serde_json::from_value(v).unwrap();
-            assert_eq!(parsed.kind, kind);
-            assert_eq!(parsed.ctx, testing::ctx_full());
+            assert_eq!(parsed.kind(), kind);
+            assert_eq!(parsed, input(kind).typed());
         }
+        let ctx = serde_json::to_value(input(Kind::ResourceGateway).ctx).unwrap();
         let bad = serde_json::json!({"kind": "ResourceGateway", "ctx": ctx});
         assert!(serde_json::from_value::<StatusInput>(bad).is_err());
     }
@@ -793,8 +906,42 @@ mod tests {
             "ctx": {"gateway": {"id": "rgw-0123456789abcdefg", "arn": "arn:x"}, "gatewayPoll": null}
         });
         let parsed: StatusInput = serde_json::from_value(v).unwrap();
-        assert_eq!(parsed.kind, Kind::ResourceGateway);
-        assert_eq!(parsed.ctx.gateway.unwrap().id, "rgw-0123456789abcdefg");
+        let StatusInput::ResourceGateway(g) = parsed else {
+            panic!("{parsed:?}")
+        };
+        assert_eq!(g.gateway.id, "rgw-0123456789abcdefg");
+        assert_eq!(g.previous, None);
+    }
+
+    #[tokio::test]
+    async fn a_section_the_kind_needs_is_named_when_the_state_lacks_it() {
+        let mut i = input(Kind::ResourceAssociation);
+        i.ctx.resource_association = None;
+        let mut ctx = serde_json::to_value(&i.ctx).unwrap();
+        ctx.as_object_mut().unwrap().retain(|_, v| !v.is_null());
+        let payload = serde_json::json!({"kind": "resource-association", "ctx": ctx});
+        let e = handle_state(&no_rds(), &no_lattice(), payload)
+            .await
+            .unwrap_err();
+        assert_eq!(e.name(), "Internal");
+        assert!(e.to_string().contains("resourceAssociation"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn the_poll_goes_back_into_its_slot_and_the_rest_of_the_state_passes_through() {
+        let get = mock!(Lattice::get_resource_gateway).then_output(|| {
+            GetResourceGatewayOutput::builder()
+                .status(ResourceGatewayStatus::Active)
+                .build()
+        });
+        let lattice = mock_client!(aws_sdk_vpclattice, RuleMode::MatchAny, [&get]);
+        let mut ctx = serde_json::to_value(input(Kind::ResourceGateway).ctx).unwrap();
+        ctx["unknownSection"] = serde_json::json!({"kept": true});
+        let payload = serde_json::json!({"kind": "resource-gateway", "ctx": ctx});
+        let out = handle_state(&no_rds(), &lattice, payload).await.unwrap();
+        assert_eq!(out["gatewayPoll"]["state"], "READY");
+        assert_eq!(out["unknownSection"]["kept"], true);
+        assert_eq!(out["plan"]["name"], "orders");
     }
 
     // ---- database: instance ----
@@ -912,7 +1059,7 @@ mod tests {
 
     // ---- database: Aurora cluster ----
 
-    fn cluster_input() -> StatusInput {
+    fn cluster_input() -> In {
         let mut i = input(Kind::Database);
         i.ctx.database = Some(DatabaseOut {
             kind: DbKind::Cluster,
@@ -1082,7 +1229,7 @@ mod tests {
             })
             .build();
         let lattice = mock_client!(aws_sdk_vpclattice, RuleMode::Sequential, [&seq]);
-        let first = handle(&no_rds(), &lattice, input(Kind::ResourceGateway))
+        let first = handle(&no_rds(), &lattice, input(Kind::ResourceGateway).typed())
             .await
             .unwrap();
         assert_eq!(
@@ -1096,7 +1243,7 @@ mod tests {
         );
         let mut next = input(Kind::ResourceGateway);
         next.ctx.gateway_poll = Some(first);
-        let second = handle(&no_rds(), &lattice, next).await.unwrap();
+        let second = handle(&no_rds(), &lattice, next.typed()).await.unwrap();
         assert_eq!((second.state, second.attempt), (PollState::Ready, 2));
         assert_eq!(seq.num_calls(), 2);
     }
@@ -1176,7 +1323,7 @@ mod tests {
 
     // ---- VPC associations ----
 
-    fn two_associations() -> StatusInput {
+    fn two_associations() -> In {
         let mut i = input(Kind::VpcAssociations);
         i.ctx
             .service_network
@@ -1340,7 +1487,7 @@ mod tests {
     }
 
     /// An arn-mode resource association poll, the database ready at `ENDPOINT`.
-    fn arn_input() -> StatusInput {
+    fn arn_input() -> In {
         let mut i = input(Kind::ResourceAssociation);
         i.ctx.plan.as_mut().unwrap().mode = Mode::Arn;
         let mut db = testing::poll(PollState::Ready, "available");
@@ -1474,17 +1621,17 @@ mod tests {
                     continue;
                 };
                 let kind: Kind = serde_json::from_value(serde_json::json!(kind)).unwrap();
-                let mut ctx = Ctx::default();
-                *slot(&mut ctx, kind) = Some(shared::testing::poll(PollState::Ready, "ACTIVE"));
-                let written = serde_json::to_value(&ctx).unwrap();
-                let key = written
-                    .as_object()
-                    .unwrap()
-                    .iter()
-                    .find(|(_, v)| !v.is_null())
-                    .unwrap()
-                    .0
-                    .clone();
+                let key = kind.slot();
+                // The poll reads its previous attempt from the slot it writes.
+                let mut ctx = serde_json::to_value(input(kind).ctx).unwrap();
+                ctx[key] = serde_json::to_value(testing::poll(PollState::Pending, "x")).unwrap();
+                let typed: StatusInput =
+                    serde_json::from_value(serde_json::json!({"kind": kind, "ctx": ctx})).unwrap();
+                assert_eq!(
+                    typed.previous().map(|p| p.status.as_str()),
+                    Some("x"),
+                    "{kind:?}"
+                );
                 let choice = &states[state["Next"].as_str().unwrap()];
                 for c in choice["Choices"].as_array().unwrap() {
                     assert_eq!(c["Variable"], format!("$.{key}.state"), "{kind:?}");

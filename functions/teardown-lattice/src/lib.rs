@@ -26,6 +26,7 @@ use aws_sdk_vpclattice::Client;
 use shared::error::names::RESOURCE_NOT_FOUND;
 use shared::pages;
 use shared::poll::Policy;
+use shared::reconcile::{delete_next, Delete};
 use shared::tags::{Owner, Ownership};
 use shared::teardown::{entry, settle, Outcome, Progress};
 use shared::{SdkResultExt, StepError};
@@ -472,25 +473,18 @@ async fn converge(
     blocked: Option<String>,
 ) -> Result<Left, StepError> {
     let label = kind.label();
-    if let Some(why) = blocked {
-        p.wait(label, &r.id, format!("{} ({why})", r.status));
-        return Ok(Left::Waiting);
-    }
-    // Lattice refuses deletes while a create, update or delete is under way.
-    if r.status.ends_with("_IN_PROGRESS") {
-        p.wait(label, &r.id, &r.status);
-        return Ok(Left::Waiting);
-    }
-    // A failed delete may be retried once; failing again needs a human.
-    let retry = r.status == "DELETE_FAILED";
-    if retry && input.previously(&entry(label, &r.id, "DELETE_FAILED")) {
-        p.fail(format!(
-            "{label} {} is still DELETE_FAILED after the delete was retried; look at its \
-             failure reason in VPC Lattice, fix the cause, then run the teardown again",
-            r.id
-        ));
-        return Ok(Left::Waiting);
-    }
+    let failed_before = input.previously(&entry(label, &r.id, "DELETE_FAILED"));
+    let retry = match delete_next(label, &r.id, &r.status, blocked.as_deref(), failed_before) {
+        Delete::Wait(why) => {
+            p.wait(label, &r.id, why);
+            return Ok(Left::Waiting);
+        }
+        Delete::Fail(reason) => {
+            p.fail(reason);
+            return Ok(Left::Waiting);
+        }
+        Delete::Start { retry } => retry,
+    };
     match delete(client, kind, &r.id).await? {
         Outcome::Done(after) => {
             tracing::info!(kind = label, id = %r.id, status = ?after, "delete started");

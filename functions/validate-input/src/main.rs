@@ -1,5 +1,5 @@
 use shared::input::ProvisionInput;
-use shared::{Ctx, StepError};
+use shared::StepError;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -27,10 +27,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 plan.tags
                     .insert(shared::tags::EXECUTION.to_string(), execution);
             }
-            Ok::<_, StepError>(Ctx {
-                plan: Some(plan),
-                ..Ctx::default()
-            })
+            Ok::<_, StepError>(serde_json::json!({ "plan": plan }))
         },
     )
     .await
