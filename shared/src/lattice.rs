@@ -59,17 +59,9 @@ pub async fn owned_by(client: &Client, arn: &str, owner: &tags::Owner) -> Result
     Ok(ownership(client, arn, owner).await? == tags::Ownership::Owned)
 }
 
-/// Adopt `arn` if it is ours (and bring its user tags to `desired`, see
-/// [`tags::tag_diff`]), else explain the name clash. Returns its tags as they were.
-pub async fn adopt(
-    client: &Client,
-    kind: &str,
-    name: &str,
-    arn: &str,
-    deployment: &str,
-    desired: &HashMap<String, String>,
-) -> Result<HashMap<String, String>, StepError> {
-    let current = client
+/// The tags on `arn`.
+async fn tags_of(client: &Client, arn: &str) -> Result<HashMap<String, String>, StepError> {
+    Ok(client
         .list_tags_for_resource()
         .resource_arn(arn)
         .send()
@@ -77,11 +69,11 @@ pub async fn adopt(
         .aws("vpc-lattice:ListTagsForResource")?
         .tags()
         .cloned()
-        .unwrap_or_default();
-    let pairs = current.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-    let desired: BTreeMap<String, String> = desired.clone().into_iter().collect();
-    let diff = crate::reconcile::adoption(pairs, deployment, &desired, (kind, name, arn))?;
-    tracing::info!(kind, name, arn, "adopted existing resource");
+        .unwrap_or_default())
+}
+
+/// Apply `diff` to `arn` (TagResource sets, UntagResource removes) and log it.
+async fn apply_tag_diff(client: &Client, arn: &str, diff: &tags::TagDiff) -> Result<(), StepError> {
     if !diff.set.is_empty() {
         client
             .tag_resource()
@@ -101,7 +93,47 @@ pub async fn adopt(
             .aws("vpc-lattice:UntagResource")?;
     }
     diff.log(arn);
+    Ok(())
+}
+
+/// Adopt `arn` if it is ours (and bring its user tags to `desired`, see
+/// [`tags::tag_diff`]), else explain the name clash. Returns its tags as they were.
+pub async fn adopt(
+    client: &Client,
+    kind: &str,
+    name: &str,
+    arn: &str,
+    deployment: &str,
+    desired: &HashMap<String, String>,
+) -> Result<HashMap<String, String>, StepError> {
+    let current = tags_of(client, arn).await?;
+    let pairs = current.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    let desired: BTreeMap<String, String> = desired.clone().into_iter().collect();
+    let diff = crate::reconcile::adoption(pairs, deployment, &desired, (kind, name, arn))?;
+    tracing::info!(kind, name, arn, "adopted existing resource");
+    apply_tag_diff(client, arn, &diff).await?;
     Ok(current)
+}
+
+/// Bring the user tags of `arn` to `desired` when `deployment` made it. A resource it did not
+/// make (e.g. an association someone added to our service network by hand) keeps its tags.
+pub async fn converge_tags_if_ours(
+    client: &Client,
+    arn: &str,
+    deployment: &str,
+    desired: &HashMap<String, String>,
+) -> Result<(), StepError> {
+    let current = tags_of(client, arn).await?;
+    let pairs = current.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    if !tags::is_ours(pairs.clone(), deployment) {
+        tracing::info!(
+            arn,
+            "not created by this deployment: its tags are left alone"
+        );
+        return Ok(());
+    }
+    let desired: BTreeMap<String, String> = desired.clone().into_iter().collect();
+    apply_tag_diff(client, arn, &tags::tag_diff(pairs, &desired)).await
 }
 
 /// `$fn(client, name)`: the `$summary` named `name`, if any. Lattice lists have no name filter,

@@ -168,6 +168,11 @@ class Converge(unittest.TestCase):
             [db] = rds.describe_db_instances(DBInstanceIdentifier="orders-db")["DBInstances"]
             self.assertEqual(user({t["Key"]: t["Value"] for t in db["TagList"]}), want)
             self.assertEqual(user(lattice.list_tags_for_resource(resourceArn=gw_arn)["tags"]), want)
+            # Resources nobody else tagged carry exactly the input's tags now (env is gone).
+            [assoc] = lattice.list_service_network_vpc_associations(
+                serviceNetworkIdentifier=out["resources"]["serviceNetworkId"])["items"]
+            self.assertEqual(user(lattice.list_tags_for_resource(resourceArn=assoc["arn"])["tags"]),
+                             {"team": "payroll", "owner": "dba"})
             # The execution that created them is still the first one: a rollback of a later run
             # must never claim them.
             gw_tags = lattice.list_tags_for_resource(resourceArn=gw_arn)["tags"]

@@ -148,8 +148,8 @@ async fn ensure_vpc_association(
     // meanwhile; the second look says which.
     shared::reconcile::ensure(
         COMPONENT,
-        existing_association(client, sn, index, vpc, sg).await?,
-        async || existing_association(client, sn, index, vpc, sg).await,
+        existing_association(client, plan, sn, index, vpc, sg).await?,
+        async || existing_association(client, plan, sn, index, vpc, sg).await,
         async |found| Ok(found),
         async || {
             let out = client
@@ -191,6 +191,7 @@ async fn ensure_vpc_association(
 /// associated with another service network (a VPC joins only one).
 async fn existing_association(
     client: &Client,
+    plan: &Plan,
     sn: &IdArn,
     index: usize,
     vpc: &str,
@@ -202,7 +203,9 @@ async fn existing_association(
             || a.service_network_arn() == Some(sn.arn.as_str())
     };
     if let Some(ours) = all.iter().find(|a| is_ours(a)) {
-        return adopt_vpc_association(client, ours, vpc, sg).await.map(Some);
+        return adopt_vpc_association(client, plan, ours, vpc, sg)
+            .await
+            .map(Some);
     }
     let Some(other) = all.first() else {
         return Ok(None);
@@ -232,6 +235,7 @@ async fn existing_association(
 
 async fn adopt_vpc_association(
     client: &Client,
+    plan: &Plan,
     found: &ServiceNetworkVpcAssociationSummary,
     vpc: &str,
     sg: &str,
@@ -272,6 +276,8 @@ async fn adopt_vpc_association(
             .await
             .aws("vpc-lattice:UpdateServiceNetworkVpcAssociation")?;
     }
+    let desired = shared::lattice::tag_map(&plan.tags, &plan.name, COMPONENT);
+    shared::lattice::converge_tags_if_ours(client, arn, &plan.name, &desired).await?;
     tracing::info!(association_id = id, vpc_id = vpc, status = ?found.status(), "adopted VPC association");
     Ok(VpcAssociation {
         vpc_id: vpc.into(),
@@ -302,6 +308,7 @@ mod tests {
     use aws_sdk_vpclattice::operation::list_service_network_vpc_associations::ListServiceNetworkVpcAssociationsOutput;
     use aws_sdk_vpclattice::operation::list_service_networks::ListServiceNetworksOutput;
     use aws_sdk_vpclattice::operation::list_tags_for_resource::ListTagsForResourceOutput;
+    use aws_sdk_vpclattice::operation::tag_resource::TagResourceOutput;
     use aws_sdk_vpclattice::operation::update_service_network_vpc_association::UpdateServiceNetworkVpcAssociationOutput;
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
     use shared::plan::{PlannedClientVpc, VpcSecurityGroup};
@@ -513,6 +520,24 @@ mod tests {
                     .security_group_ids(SG_A)
                     .build()
             });
+        // The association is ours, but its user tag drifted: the input's value comes back.
+        let assoc_tags = mock!(Client::list_tags_for_resource)
+            .match_requests(|r| r.resource_arn() == Some(snva_arn(SNVA_A).as_str()))
+            .then_output(|| {
+                let mut t = testing::created_tags("orders", COMPONENT);
+                t.insert("team".into(), "billing".into());
+                ListTagsForResourceOutput::builder()
+                    .set_tags(Some(t))
+                    .build()
+            });
+        let retag = mock!(Client::tag_resource)
+            .match_requests(|r| {
+                r.resource_arn() == Some(snva_arn(SNVA_A).as_str())
+                    && r.tags().is_some_and(|t| {
+                        t.len() == 1 && t.get("team").map(String::as_str) == Some("payments")
+                    })
+            })
+            .then_output(|| TagResourceOutput::builder().build());
         let create_sn = mock!(Client::create_service_network)
             .then_output(|| CreateServiceNetworkOutput::builder().build());
         let create_assoc = mock!(Client::create_service_network_vpc_association)
@@ -525,6 +550,8 @@ mod tests {
             [
                 &list_sn,
                 &tags,
+                &assoc_tags,
+                &retag,
                 &list_assoc,
                 &get,
                 &create_sn,
@@ -533,6 +560,7 @@ mod tests {
             ]
         );
         let out = handle(&client, testing::ctx_full()).await.unwrap();
+        assert_eq!(retag.num_calls(), 1, "the association's user tags converge");
         assert_eq!(
             out,
             ServiceNetworkOut {
