@@ -3,8 +3,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use aws_sdk_vpclattice::types::ResourceConfigurationType;
+use aws_sdk_vpclattice::types::{
+    ResourceConfigurationType, ResourceGatewaySummary, ServiceNetworkSummary,
+};
 use aws_sdk_vpclattice::Client;
+use aws_smithy_async::future::pagination_stream::PaginationStream;
 
 use crate::error::{error_code, SdkResultExt, StepError};
 use crate::plan::Names;
@@ -22,15 +25,11 @@ pub fn tag_map(
 
 /// Was the resource at `arn` created by `deployment`?
 pub async fn is_ours(client: &Client, arn: &str, deployment: &str) -> Result<bool, StepError> {
-    let out = client
-        .list_tags_for_resource()
-        .resource_arn(arn)
-        .send()
-        .await
-        .aws("vpc-lattice:ListTagsForResource")?;
-    Ok(out.tags().is_some_and(|t| {
-        tags::is_ours(t.iter().map(|(k, v)| (k.as_str(), v.as_str())), deployment)
-    }))
+    let t = tags_of(client, arn).await?;
+    Ok(tags::is_ours(
+        t.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        deployment,
+    ))
 }
 
 /// Where the resource at `arn` stands for `owner` (teardowns).
@@ -39,18 +38,8 @@ pub async fn ownership(
     arn: &str,
     owner: &tags::Owner,
 ) -> Result<tags::Ownership, StepError> {
-    let out = client
-        .list_tags_for_resource()
-        .resource_arn(arn)
-        .send()
-        .await
-        .aws("vpc-lattice:ListTagsForResource")?;
-    Ok(owner.ownership(
-        out.tags()
-            .into_iter()
-            .flatten()
-            .map(|(k, v)| (k.as_str(), v.as_str())),
-    ))
+    let t = tags_of(client, arn).await?;
+    Ok(owner.ownership(t.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
 }
 
 /// Is the resource at `arn` ours to delete (deployment tag, and the execution
@@ -136,32 +125,69 @@ pub async fn converge_tags_if_ours(
     apply_tag_diff(client, arn, &tags::tag_diff(pairs, &desired)).await
 }
 
-/// `$fn(client, name)`: the `$summary` named `name`, if any. Lattice lists have no name filter,
-/// so this pages through `$list` (one definition for every "find by name").
-macro_rules! find_named {
-    ($(#[$doc:meta])* $fn:ident, $list:ident, $summary:ty, $operation:literal) => {
-        $(#[$doc])*
-        pub async fn $fn(client: &Client, name: &str) -> Result<Option<$summary>, StepError> {
-            let items = client.$list().into_paginator().items().send();
-            crate::pages::first(items, $operation, |s| s.name() == Some(name)).await
-        }
-    };
+/// A Lattice list item found by name: the list operation (for errors) and the item's name.
+pub trait Named {
+    const LIST: &'static str;
+    fn item_name(&self) -> Option<&str>;
 }
 
-find_named!(
-    /// The service network named `name`, if any.
-    service_network_named,
-    list_service_networks,
-    aws_sdk_vpclattice::types::ServiceNetworkSummary,
-    "vpc-lattice:ListServiceNetworks"
-);
-find_named!(
-    /// The resource gateway named `name`, if any.
-    gateway_named,
-    list_resource_gateways,
-    aws_sdk_vpclattice::types::ResourceGatewaySummary,
-    "vpc-lattice:ListResourceGateways"
-);
+impl Named for ServiceNetworkSummary {
+    const LIST: &'static str = "vpc-lattice:ListServiceNetworks";
+    fn item_name(&self) -> Option<&str> {
+        self.name()
+    }
+}
+
+impl Named for ResourceGatewaySummary {
+    const LIST: &'static str = "vpc-lattice:ListResourceGateways";
+    fn item_name(&self) -> Option<&str> {
+        self.name()
+    }
+}
+
+/// The one "find by name": Lattice lists have no name filter, so page through `items` (a list
+/// paginator's items) until one is named `name`.
+pub async fn named<T: Named, E>(
+    items: PaginationStream<Result<T, E>>,
+    name: &str,
+) -> Result<Option<T>, StepError>
+where
+    Result<T, E>: SdkResultExt<T>,
+{
+    crate::pages::first(items, T::LIST, |t| t.item_name() == Some(name)).await
+}
+
+/// The service network named `name`, if any.
+pub async fn service_network_named(
+    client: &Client,
+    name: &str,
+) -> Result<Option<ServiceNetworkSummary>, StepError> {
+    named(
+        client
+            .list_service_networks()
+            .into_paginator()
+            .items()
+            .send(),
+        name,
+    )
+    .await
+}
+
+/// The resource gateway named `name`, if any.
+pub async fn gateway_named(
+    client: &Client,
+    name: &str,
+) -> Result<Option<ResourceGatewaySummary>, StepError> {
+    named(
+        client
+            .list_resource_gateways()
+            .into_paginator()
+            .items()
+            .send(),
+        name,
+    )
+    .await
+}
 
 /// The gateways named like ours (`<deployment>-rgw`): (gateway id, deployment). One
 /// `ListResourceGateways` page per 100 gateways in the Region, whoever owns them: our names narrow
