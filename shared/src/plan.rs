@@ -318,6 +318,9 @@ pub struct PollOut {
     pub hosted_zone_id: Option<String>,
     /// Resource association: where `dns_name` comes from.
     pub dns_name_from: Option<DnsNameFrom>,
+    /// What was polled, as people read it (`resource gateway rgw-…`): the CLI's progress line.
+    #[serde(default)]
+    pub subject: Option<String>,
 }
 
 /// Where the name clients connect to comes from.
@@ -447,6 +450,7 @@ mod tests {
             dns_name: None,
             hosted_zone_id: None,
             dns_name_from: None,
+            subject: None,
         };
         let v = serde_json::to_value(&p).unwrap();
         assert_eq!(v["state"], "PENDING");

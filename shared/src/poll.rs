@@ -104,6 +104,7 @@ pub fn outcome(
         dns_name: None,
         hosted_zone_id: None,
         dns_name_from: None,
+        subject: Some(subject.to_string()),
     }
 }
 

@@ -130,6 +130,7 @@ pub fn poll(state: PollState, status: &str) -> PollOut {
         dns_name: None,
         hosted_zone_id: None,
         dns_name_from: None,
+        subject: None,
     }
 }
 

@@ -1044,6 +1044,7 @@ impl Generator {
                     "secretArn.$": "$.databasePoll.secretArn",
                     "mode.$": "$.plan.mode",
                     "database": {"kind.$": "$.database.kind", "identifier.$": "$.database.identifier", "created.$": "$.database.created",
+                                 "engine.$": "$.plan.database.engine",
                                  "endpoint.$": "$.databasePoll.endpoint", "arn.$": "$.databasePoll.arn"},
                     "resources": {
                         "serviceNetworkId.$": "$.serviceNetwork.id",

@@ -1,15 +1,15 @@
-"""Run the provisioning workflow on the local AWS stack and print the connection details.
+"""Run the provisioning workflow on the local AWS stack through the real CLI (`lattice-db-access`
+provision, connect, doctor), deliver a failover event, then tear down with the CLI.
 
     ./scripts/local-run.sh            (installs what is missing, builds, then runs this)
 """
 
-import json
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stack import ROOT, LocalStack, StackError  # noqa: E402
+from stack import LocalStack, StackError  # noqa: E402
 
 
 def main() -> int:
@@ -20,17 +20,15 @@ def main() -> int:
             ids = stack.create_prerequisites()
             print(f"==> prerequisites: database VPC {ids['databaseVpc']} (private subnets in us-east-1a/b), "
                   f"client VPC {ids['clientVpc']}", file=sys.stderr)
-            doc = json.loads((ROOT / "events" / "provision.json").read_text())
-            print("==> provisioning (events/provision.json)", file=sys.stderr)
-            code, out, err, run_dir = stack.run(doc, name="provision")
-            if code != 0:
-                print(f"\nprovisioning failed; function logs in {run_dir}", file=sys.stderr)
-                return code
-            print("\n==> connection details", file=sys.stderr)
-            print(json.dumps({k: out[k] for k in ("dnsName", "port", "secretArn")}, indent=2))
-            print(f"\nfull output in {run_dir}/output.json; logs in {stack.log_dir}", file=sys.stderr)
-            (run_dir / "output.json").write_text(json.dumps(out, indent=2))
-
+            print(f"==> the CLI against the local Step Functions API ({stack.start_sfn()})", file=sys.stderr)
+            for args in (["provision", "events/provision.json"], ["connect", "orders"], ["doctor", "orders"]):
+                print(f"\n==> lattice-db-access {' '.join(args)}", file=sys.stderr)
+                done = stack.cli(*args)
+                sys.stderr.write(done.stderr)
+                print(done.stdout.rstrip())
+                if done.returncode != 0:
+                    print(f"\nexited {done.returncode}; logs in {stack.log_dir}", file=sys.stderr)
+                    return done.returncode
             print("\n==> failover: Multi-AZ failover of orders-db, RDS-EVENT-0049 delivered to the failover Lambda", file=sys.stderr)
             stack.client("rds").reboot_db_instance(DBInstanceIdentifier="orders-db", ForceFailover=True)
             from test_failover import event  # noqa: E402  (the AWS-documented event shape)
@@ -40,6 +38,11 @@ def main() -> int:
                 return 1
             for r in res["output"]["results"]:
                 print(f"    {r['resourceConfigurationId']} ({r['mode']}): {r['outcome']} - {r['reason']}", file=sys.stderr)
+            print("\n==> lattice-db-access teardown orders --yes --skip-final-snapshot", file=sys.stderr)
+            done = stack.cli("teardown", "orders", "--yes", "--skip-final-snapshot")
+            sys.stderr.write(done.stderr)
+            if done.returncode != 0:
+                return done.returncode
     except StackError as e:
         print(f"local run failed: {e}", file=sys.stderr)
         return 1

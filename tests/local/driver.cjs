@@ -298,27 +298,31 @@ function scaledWaits(definition, scale) {
   return { waits, after };
 }
 
-async function main() {
-  const args = parseArgs(process.argv.slice(2));
-  const region = process.env.AWS_REGION || 'us-east-1';
-  fs.mkdirSync(args.logDir, { recursive: true });
-  if (args.invoke) process.exit(await invokeMode(args, region));
-
+/** A state machine ready to run on the local runtime: the definition with its ${...} placeholders
+ * replaced by the functions' ARNs (as sam deploy does), a LocalFunction per function, and the
+ * interpreter's overrides: Task handlers that invoke the functions (emulating the optimized
+ * lambda:invoke integration), Wait and Retry durations. `onTask` (optional) hears each Task's
+ * invocation start, success and failure (the local Step Functions API records them as history). */
+function prepareMachine({
+  definitionText, definitionPath, functions: subs, binDir, logDir, region,
+  waitMs = 20, retryMs = 20, waitScale, timeoutAfterSuccess, onTask,
+}) {
+  const once = { timeoutAfterSuccess };
   // Substitute ${Name} placeholders with ARNs of the functions, as sam deploy does.
-  let text = fs.readFileSync(args.definition, 'utf8');
+  let text = definitionText;
   const functions = new Map();
-  for (const [placeholder, binary] of Object.entries(args.functions)) {
-    const fn = new LocalFunction(binary, path.join(args.binDir, binary), args.logDir, region);
+  for (const [placeholder, binary] of Object.entries(subs)) {
+    const fn = new LocalFunction(binary, path.join(binDir, binary), logDir, region);
     functions.set(fn.arn(), fn);
     text = text.split('${' + placeholder + '}').join(fn.arn());
   }
   const left = text.match(/\$\{[A-Za-z0-9]+\}/);
-  if (left) throw new Error(`no substitution for ${left[0]} in ${args.definition}`);
+  if (left) throw new Error(`no substitution for ${left[0]} in ${definitionPath}`);
   const definition = JSON.parse(text);
 
   const handlers = {}, retries = {}, invocations = [];
   let waits = {};
-  const scaled = args.waitScale === undefined ? null : scaledWaits(definition, args.waitScale);
+  const scaled = waitScale === undefined ? null : scaledWaits(definition, waitScale);
   if (scaled) waits = scaled.waits;
   collectStates(definition.States, (name, s) => {
     if (s.Type === 'Task') {
@@ -332,6 +336,7 @@ async function main() {
         }
         const rec = { state: name, function: fn.name, payload: input.Payload, startMs: now() };
         invocations.push(rec);
+        if (onTask) onTask.scheduled(name, input);
         let payload;
         try {
           await fn.start();
@@ -340,27 +345,53 @@ async function main() {
           Object.assign(rec, { endMs: now(), ok: true });
         } catch (e) {
           Object.assign(rec, { endMs: now(), ok: false, error: e.name });
+          if (onTask) onTask.failed(name, e);
           throw e;
         }
         if (scaled) scaled.after(name, payload);
-        if (args.timeoutAfterSuccess === name) {
+        if (once.timeoutAfterSuccess === name) {
           // Simulates a Lambda that did its work but timed out before answering (once).
-          args.timeoutAfterSuccess = undefined;
+          once.timeoutAfterSuccess = undefined;
           const e = new Error(`Task timed out after 60.00 seconds (simulated after a successful ${name})`);
           e.name = 'Sandbox.Timedout';
+          if (onTask) onTask.failed(name, e);
           throw e;
         }
-        return { ExecutedVersion: '$LATEST', StatusCode: 200, Payload: payload };
+        const result = { ExecutedVersion: '$LATEST', StatusCode: 200, Payload: payload };
+        if (onTask) onTask.succeeded(name, result);
+        return result;
       };
     }
-    if (s.Type === 'Wait' && !scaled) waits[name] = args.waitMs;
+    if (s.Type === 'Wait' && !scaled) waits[name] = waitMs;
     if (s.Type === 'Choice') {
       const m = /^\$\.([A-Za-z]+)\.state$/.exec((s.Choices[0] || {}).Variable || '');
       if (m) {
         collectStates(definition.States, (n2, s2) => { if (s2.Next === name) pollKeyOf[n2] = m[1]; });
       }
     }
-    if (s.Retry) retries[name] = scaled ? (s.Retry[0].IntervalSeconds ?? 1) * 1000 * args.waitScale : args.retryMs;
+    if (s.Retry) retries[name] = scaled ? (s.Retry[0].IntervalSeconds ?? 1) * 1000 * waitScale : retryMs;
+  });
+
+  return { definition, functions, handlers, waits, retries, invocations };
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  const region = process.env.AWS_REGION || 'us-east-1';
+  fs.mkdirSync(args.logDir, { recursive: true });
+  if (args.invoke) process.exit(await invokeMode(args, region));
+
+  const { definition, functions, handlers, waits, retries, invocations } = prepareMachine({
+    definitionText: fs.readFileSync(args.definition, 'utf8'),
+    definitionPath: args.definition,
+    functions: args.functions,
+    binDir: args.binDir,
+    logDir: args.logDir,
+    region,
+    waitMs: args.waitMs,
+    retryMs: args.retryMs,
+    waitScale: args.waitScale,
+    timeoutAfterSuccess: args.timeoutAfterSuccess,
   });
 
   const input = JSON.parse(fs.readFileSync(args.input, 'utf8'));
@@ -423,7 +454,11 @@ async function main() {
   process.exit(code);
 }
 
-main().catch((e) => {
-  process.stderr.write(`driver error: ${e.stack || e}\n`);
-  process.exit(1);
-});
+module.exports = { LocalFunction, collectStates, prepareMachine };
+
+if (require.main === module) {
+  main().catch((e) => {
+    process.stderr.write(`driver error: ${e.stack || e}\n`);
+    process.exit(1);
+  });
+}

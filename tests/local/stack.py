@@ -37,6 +37,11 @@ RESOLVE_ENV = "LATTICE_DB_ACCESS_RESOLVE"
 LOCK_TABLE = "lattice-db-access-locks"
 NODE_DRIVER = ROOT / "tests" / "local" / "driver.cjs"
 IAM_GATE = ROOT / "tests" / "local" / "iam_gate.py"
+# The local Step Functions API (and CloudFormation DescribeStacks) the CLI talks to.
+SFN_SERVER = ROOT / "tests" / "local" / "sfn_server.cjs"
+CLI = BIN_DIR / "lattice-db-access"
+# samconfig.toml's stack name: the CLI's default --stack.
+STACK_NAME = "lattice-db-access"
 
 
 class StackError(RuntimeError):
@@ -161,6 +166,57 @@ class LocalStack:
             TableName=LOCK_TABLE, BillingMode="PAY_PER_REQUEST",
             AttributeDefinitions=[{"AttributeName": "deployment", "AttributeType": "S"}],
             KeySchema=[{"AttributeName": "deployment", "KeyType": "HASH"}])
+
+    def start_sfn(self) -> str:
+        """The local Step Functions API over the same interpreter and runtime as `run`, with the
+        stack's two state machines, and CloudFormation DescribeStacks naming them; returns its URL."""
+        if getattr(self, "sfn_url", None):
+            return self.sfn_url
+        subs = function_substitutions()
+        machines = [
+            {"name": f"{STACK_NAME}-{kind}", "output": output, "definition": str(ROOT / path),
+             "functions": subs[path]}
+            for kind, output, path in [
+                ("provision", "ProvisionStateMachineArn", "statemachine/provision.asl.json"),
+                ("teardown", "TeardownStateMachineArn", "statemachine/teardown.asl.json"),
+            ]
+        ]
+        log = open(self.log_dir / "sfn-server.log", "w")
+        self.files.append(log)
+        env = {**os.environ, **self.env(), "NODE_PATH": str(ROOT / "node_modules")}
+        proc = subprocess.Popen(
+            [shutil.which("node") or "node", str(SFN_SERVER), "--stack", STACK_NAME, "--machines", json.dumps(machines),
+             "--bin-dir", str(BIN_DIR), "--log-dir", str(self.log_dir / "sfn")],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True)
+        self.procs.append(proc)
+        line = proc.stdout.readline().strip()
+        if not line.startswith("listening on "):
+            raise StackError(f"the Step Functions server did not start (said {line!r}); see {self.log_dir / 'sfn-server.log'}")
+        self.sfn_url = "http://" + line.removeprefix("listening on ")
+        return self.sfn_url
+
+    def cli_env(self) -> dict[str, str]:
+        """What a user's shell has when the CLI runs against the local stack: the standard
+        endpoint variables, and credentials of the user (not of a function: no IAM gate)."""
+        url = self.start_sfn()
+        return {
+            **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+            "AWS_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_ENDPOINT_URL": self.moto_url,
+            "AWS_ENDPOINT_URL_SFN": url,
+            "AWS_ENDPOINT_URL_CLOUDFORMATION": url,
+            "AWS_ENDPOINT_URL_VPC_LATTICE": self.emulator_url,
+        }
+
+    def cli(self, *args: str, stdin: str | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
+        """Run the built `lattice-db-access` binary against this stack."""
+        if not CLI.exists():
+            raise StackError(f"missing the CLI binary {CLI} (cargo build)")
+        return subprocess.run([str(CLI), "--poll-seconds", "0.1", *args], cwd=ROOT, env=self.cli_env(),
+                              input=stdin, capture_output=True, text=True, timeout=timeout)
 
     def stop(self) -> None:
         for p in self.procs:

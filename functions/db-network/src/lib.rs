@@ -47,27 +47,9 @@ pub async fn handle(ec2: &Ec2, rds: &Rds, input: Input) -> Result<DbNetworkOut, 
     )
     .await?;
 
-    // The database sees connections from the gateway's ENIs, so the gateway SG
-    // is the only source it admits; the gateway may reach the database and
-    // nothing else (EC2's default egress goes, and so does any other rule).
-    let mut rule_changes = converge_ingress(
-        ec2,
-        &db_sg,
-        vec![tcp_group(
-            plan.port,
-            &gateway_sg,
-            "from the VPC Lattice resource gateway",
-        )],
-    )
-    .await?;
-    rule_changes.extend(
-        converge_egress(
-            ec2,
-            &gateway_sg,
-            vec![tcp_group(plan.port, &db_sg, "to the database")],
-        )
-        .await?,
-    );
+    let (db_ingress, gateway_egress) = desired_rules(plan.port, &gateway_sg, &db_sg);
+    let mut rule_changes = converge_ingress(ec2, &db_sg, db_ingress).await?;
+    rule_changes.extend(converge_egress(ec2, &gateway_sg, gateway_egress).await?);
 
     // An adopted database already has its subnet group.
     let db_subnet_group_name = if plan.database.create {
@@ -89,6 +71,28 @@ pub async fn handle(ec2: &Ec2, rds: &Rds, input: Input) -> Result<DbNetworkOut, 
         db_subnet_group_name,
         rule_changes,
     })
+}
+
+/// The rules the two groups must have, exactly (pure; `doctor` compares with them too): the
+/// database sees connections from the gateway's ENIs, so the gateway SG is the only source it
+/// admits; the gateway may reach the database and nothing else (EC2's default egress goes, and so
+/// does any other rule). Returns (database ingress, gateway egress).
+pub fn desired_rules(
+    port: u16,
+    gateway_sg: &str,
+    db_sg: &str,
+) -> (
+    Vec<aws_sdk_ec2::types::IpPermission>,
+    Vec<aws_sdk_ec2::types::IpPermission>,
+) {
+    (
+        vec![tcp_group(
+            port,
+            gateway_sg,
+            "from the VPC Lattice resource gateway",
+        )],
+        vec![tcp_group(port, db_sg, "to the database")],
+    )
 }
 
 /// Our group of that name (counted when this call created it).

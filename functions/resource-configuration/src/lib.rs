@@ -390,6 +390,58 @@ fn identity_diff(
     (set, remove)
 }
 
+/// How the configuration `current` differs from what `plan` asks for with the database `db`
+/// (its endpoint and ARN, as the database step's poll has them): `None` when it matches. The
+/// same desired state the step converges to (`doctor` reports it).
+pub async fn drift(
+    plan: &Plan,
+    db: &PollOut,
+    current: &GetResourceConfigurationOutput,
+) -> Result<Option<String>, StepError> {
+    let want = desired(plan, db).await?;
+    if current.r#type() != Some(&want.kind) {
+        return Ok(Some(format!(
+            "is of type {:?}, mode `{}` needs {:?}",
+            current.r#type(),
+            plan.mode.as_str(),
+            want.kind
+        )));
+    }
+    let same = current
+        .resource_configuration_definition()
+        .is_some_and(|d| same_definition(d, &want.definition));
+    if !same {
+        return Ok(Some(format!(
+            "points at {}",
+            current
+                .resource_configuration_definition()
+                .map(summary)
+                .unwrap_or_else(|| "nothing".into())
+        )));
+    }
+    if let Some(p) = &want.port_ranges {
+        if current.port_ranges() != p.as_slice() {
+            return Ok(Some(format!(
+                "serves ports {:?}, the deployment's port is {}",
+                current.port_ranges(),
+                plan.port
+            )));
+        }
+    }
+    Ok(None)
+}
+
+/// A definition in one line (`dns:host`, `ip:addr`, `arn:…`).
+fn summary(d: &ResourceConfigurationDefinition) -> String {
+    use ResourceConfigurationDefinition as D;
+    match d {
+        D::DnsResource(x) => format!("dns:{}", x.domain_name().unwrap_or("?")),
+        D::IpResource(x) => format!("ip:{}", x.ip_address().unwrap_or("?")),
+        D::ArnResource(x) => format!("arn:{}", x.arn().unwrap_or("?")),
+        _ => "an unknown definition".into(),
+    }
+}
+
 fn same_definition(
     a: &ResourceConfigurationDefinition,
     b: &ResourceConfigurationDefinition,

@@ -1,0 +1,250 @@
+use std::io::{IsTerminal, Read, Write};
+use std::time::{Duration, SystemTime};
+
+use clap::Parser;
+use lattice_db_access::{
+    connect, exit, follow, machines, provisioned, report, runs, start, validate_locally, Cli,
+    CliError, Command, Ended, Output,
+};
+use serde_json::json;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let cli = Cli::parse();
+    let code = match run(&cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.code()
+        }
+    };
+    std::process::exit(code);
+}
+
+async fn run(cli: &Cli) -> Result<i32, CliError> {
+    // One config load: the `AWS_ENDPOINT_URL_*` variables point the clients at the local stack.
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(r) = &cli.region {
+        loader = loader.region(aws_config::Region::new(r.clone()));
+    }
+    if let Some(p) = &cli.profile {
+        loader = loader.profile_name(p);
+    }
+    let config = loader.load().await;
+    let sfn = aws_sdk_sfn::Client::new(&config);
+    let cfn = aws_sdk_cloudformation::Client::new(&config);
+    let poll = Duration::from_secs_f64(cli.poll_seconds.max(0.05));
+    let out = &mut std::io::stdout();
+
+    match &cli.command {
+        Command::Provision { input, no_wait } => {
+            let text = if input == "-" {
+                let mut s = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut s)
+                    .map_err(|e| CliError::Usage(format!("reading stdin: {e}")))?;
+                s
+            } else {
+                std::fs::read_to_string(input)
+                    .map_err(|e| CliError::Usage(format!("reading {input}: {e}")))?
+            };
+            let (doc, deployment) = validate_locally(&text)?;
+            let m = machines(cli, &cfn).await?;
+            let name = lattice_db_access::execution_name(&deployment, SystemTime::now());
+            let arn = start(&sfn, &m.provision, &name, &doc).await?;
+            if *no_wait {
+                print(out, cli.output, &json!({"executionArn": arn}), &arn);
+                return Ok(exit::OK);
+            }
+            eprintln!("provisioning {deployment}: {arn}");
+            followed(cli, &sfn, &arn, poll).await
+        }
+        Command::Follow { target } => {
+            let arn = if target.starts_with("arn:") {
+                target.clone()
+            } else {
+                let m = machines(cli, &cfn).await?;
+                latest(&sfn, &m, target).await?
+            };
+            followed(cli, &sfn, &arn, poll).await
+        }
+        Command::List => {
+            let m = machines(cli, &cfn).await?;
+            let mut provisions = runs(&sfn, &m.provision, "provision").await?;
+            provisions.extend(runs(&sfn, &m.teardown, "teardown").await?);
+            provisions.sort_by(|a, b| b.start.total_cmp(&a.start));
+            let mut seen = std::collections::BTreeMap::new();
+            for r in provisions {
+                seen.entry(r.deployment.clone()).or_insert(r);
+            }
+            let list: Vec<_> = seen.into_values().collect();
+            let text = list
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{:<24} {:<9} {:<10} {}",
+                        r.deployment, r.workflow, r.status, r.name
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            print(out, cli.output, &json!({"deployments": list}), &text);
+            Ok(exit::OK)
+        }
+        Command::Status { deployment } => {
+            let m = machines(cli, &cfn).await?;
+            let mut all = runs(&sfn, &m.provision, "provision").await?;
+            all.extend(runs(&sfn, &m.teardown, "teardown").await?);
+            all.retain(|r| &r.deployment == deployment);
+            all.sort_by(|a, b| b.start.total_cmp(&a.start));
+            if all.is_empty() {
+                return Err(CliError::Usage(format!(
+                    "no execution of deployment `{deployment}` in this stack"
+                )));
+            }
+            let output = provisioned(&sfn, &m, deployment).await.ok();
+            let mut text = format!("deployment {deployment}\n");
+            for r in all.iter().take(5) {
+                text.push_str(&format!(
+                    "  {:<9} {:<10} {}\n",
+                    r.workflow, r.status, r.name
+                ));
+            }
+            if let Some(o) = &output {
+                text.push_str(&format!(
+                    "endpoint   {}:{}\ndatabase   {} {}\n",
+                    o["dnsName"].as_str().unwrap_or("?"),
+                    o["port"],
+                    o["database"]["kind"].as_str().unwrap_or("?"),
+                    o["database"]["identifier"].as_str().unwrap_or("?")
+                ));
+            }
+            print(
+                out,
+                cli.output,
+                &json!({"deployment": deployment, "executions": all.iter().take(5).collect::<Vec<_>>(), "provisioned": output}),
+                text.trim_end(),
+            );
+            Ok(exit::OK)
+        }
+        Command::Connect { deployment } => {
+            let m = machines(cli, &cfn).await?;
+            let o = provisioned(&sfn, &m, deployment).await?;
+            let c = connect::from_output(&o).map_err(CliError::Aws)?;
+            let v = serde_json::to_value(&c).unwrap_or_default();
+            print(out, cli.output, &v, connect::render(&c).trim_end());
+            Ok(exit::OK)
+        }
+        Command::Doctor { deployment } => {
+            let m = machines(cli, &cfn).await?;
+            let (arn, output) = lattice_db_access::provisioned_run(&sfn, &m, deployment).await?;
+            let plan = lattice_db_access::doctor::plan_of(&sfn, &arn).await?;
+            let ec2 = aws_sdk_ec2::Client::new(&config);
+            let rds = aws_sdk_rds::Client::new(&config);
+            let lattice = aws_sdk_vpclattice::Client::new(&config);
+            let drift =
+                lattice_db_access::doctor::check(&ec2, &rds, &lattice, &plan, &output).await?;
+            print(
+                out,
+                cli.output,
+                &json!({"deployment": deployment, "drift": drift}),
+                &lattice_db_access::doctor::render(deployment, &drift),
+            );
+            Ok(if drift.is_empty() {
+                exit::OK
+            } else {
+                exit::FAILED
+            })
+        }
+        Command::Teardown {
+            deployment,
+            keep_database,
+            skip_final_snapshot,
+            yes,
+        } => {
+            shared::input::validate_name(deployment)
+                .map_err(|e| CliError::Usage(format!("invalid deployment name: {e}")))?;
+            if !yes {
+                if !std::io::stdin().is_terminal() {
+                    return Err(CliError::Usage(
+                        "teardown asks for confirmation on a terminal; pass --yes to run it without one"
+                            .into(),
+                    ));
+                }
+                eprint!(
+                    "Tear down deployment `{deployment}`{}? [y/N] ",
+                    if *keep_database {
+                        " (keeping its database)"
+                    } else {
+                        ""
+                    }
+                );
+                let _ = std::io::stderr().flush();
+                let mut answer = String::new();
+                let _ = std::io::stdin().read_line(&mut answer);
+                if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                    eprintln!("nothing done");
+                    return Ok(exit::USAGE);
+                }
+            }
+            let m = machines(cli, &cfn).await?;
+            let input = json!({"name": deployment, "keepDatabase": keep_database, "skipFinalSnapshot": skip_final_snapshot});
+            let name = lattice_db_access::execution_name(deployment, SystemTime::now());
+            let arn = start(&sfn, &m.teardown, &name, &input).await?;
+            eprintln!("tearing down {deployment}: {arn}");
+            followed(cli, &sfn, &arn, poll).await
+        }
+    }
+}
+
+/// The deployment's latest execution (provision or teardown).
+async fn latest(
+    sfn: &aws_sdk_sfn::Client,
+    m: &lattice_db_access::Machines,
+    deployment: &str,
+) -> Result<String, CliError> {
+    let mut all = runs(sfn, &m.provision, "provision").await?;
+    all.extend(runs(sfn, &m.teardown, "teardown").await?);
+    all.retain(|r| r.deployment == deployment);
+    all.sort_by(|a, b| b.start.total_cmp(&a.start));
+    all.first().map(|r| r.arn.clone()).ok_or_else(|| {
+        CliError::Usage(format!(
+            "no execution of deployment `{deployment}` in this stack"
+        ))
+    })
+}
+
+/// Follow until the end (or Ctrl-C: detach, the execution goes on), then report.
+async fn followed(
+    cli: &Cli,
+    sfn: &aws_sdk_sfn::Client,
+    arn: &str,
+    poll: Duration,
+) -> Result<i32, CliError> {
+    let mut err = std::io::stderr();
+    let ended: Ended = tokio::select! {
+        r = follow(sfn, arn, poll, &mut err) => r?,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("\ndetached; the execution goes on. Re-attach with: lattice-db-access follow {arn}");
+            return Ok(exit::DETACHED);
+        }
+    };
+    let (text, code) = report(&ended, cli.output);
+    if code == exit::OK || cli.output == Output::Json {
+        println!("{text}");
+    } else {
+        eprintln!("{text}");
+    }
+    Ok(code)
+}
+
+fn print(out: &mut impl Write, output: Output, json: &serde_json::Value, text: &str) {
+    let _ = match output {
+        Output::Json => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(json).unwrap_or_default()
+        ),
+        Output::Text => writeln!(out, "{text}"),
+    };
+}
