@@ -494,6 +494,121 @@ pub async fn provisioned_run(
     Ok((run.arn.clone(), output))
 }
 
+/// Where the deployment's Lattice resources stand in AWS now, and the primary and standby the
+/// configuration's tags name (what the failover Lambda keeps current): for `status`.
+pub async fn live(lattice: &aws_sdk_vpclattice::Client, output: &Value) -> Result<Value, CliError> {
+    let r = &output["resources"];
+    let id = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+    let gone = |e: shared::StepError| -> Result<Option<String>, CliError> {
+        if e.name() == shared::error::names::RESOURCE_NOT_FOUND {
+            Ok(Some("gone".into()))
+        } else {
+            Err(CliError::Aws(e.to_string()))
+        }
+    };
+    let gateway = match lattice
+        .get_resource_gateway()
+        .resource_gateway_identifier(id("resourceGatewayId"))
+        .send()
+        .await
+    {
+        Ok(g) => g.status().map(|s| s.as_str().to_string()),
+        Err(e) => gone(shared::StepError::from_sdk(
+            "vpc-lattice:GetResourceGateway",
+            &e,
+        ))?,
+    };
+    let association = match lattice
+        .get_service_network_resource_association()
+        .service_network_resource_association_identifier(id("resourceAssociationId"))
+        .send()
+        .await
+    {
+        Ok(a) => a.status().map(|s| s.as_str().to_string()),
+        Err(e) => gone(shared::StepError::from_sdk(
+            "vpc-lattice:GetServiceNetworkResourceAssociation",
+            &e,
+        ))?,
+    };
+    let (configuration, primary, standby) = match lattice
+        .get_resource_configuration()
+        .resource_configuration_identifier(id("resourceConfigurationId"))
+        .send()
+        .await
+    {
+        Ok(c) => {
+            let tags = lattice
+                .list_tags_for_resource()
+                .resource_arn(c.arn().unwrap_or_default())
+                .send()
+                .await
+                .map_err(|e| aws_lattice("vpc-lattice:ListTagsForResource", e))?
+                .tags()
+                .cloned()
+                .unwrap_or_default();
+            let name = |d: Option<shared::plan::DbRef>| {
+                d.map(|d| format!("{} {}", d.kind.as_str(), d.identifier))
+            };
+            (
+                c.status().map(|s| s.as_str().to_string()),
+                name(shared::plan::DbRef::tagged_primary(&tags)),
+                name(shared::plan::DbRef::tagged_standby(&tags)),
+            )
+        }
+        Err(e) => (
+            gone(shared::StepError::from_sdk(
+                "vpc-lattice:GetResourceConfiguration",
+                &e,
+            ))?,
+            None,
+            None,
+        ),
+    };
+    Ok(json!({
+        "resourceGateway": gateway, "resourceConfiguration": configuration,
+        "resourceAssociation": association, "primary": primary, "standby": standby,
+    }))
+}
+
+fn aws_lattice<E>(operation: &str, e: aws_sdk_vpclattice::error::SdkError<E>) -> CliError
+where
+    E: aws_sdk_vpclattice::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    CliError::Aws(shared::StepError::from_sdk(operation, &e).to_string())
+}
+
+/// `status` as text: the recent executions, the endpoint, and where things stand now.
+pub fn status_text(
+    deployment: &str,
+    recent: &[Run],
+    output: Option<&Value>,
+    now: &Value,
+) -> String {
+    let mut text = format!("deployment {deployment}\n");
+    for r in recent {
+        text.push_str(&format!(
+            "  {:<9} {:<10} {}\n",
+            r.workflow, r.status, r.name
+        ));
+    }
+    if let Some(o) = output {
+        let s = |k: &str| now[k].as_str().unwrap_or("-").to_string();
+        text.push_str(&format!(
+            "endpoint   {}:{}\ndatabase   {} {}\nprimary    {} (standby {})\nresources  gateway {}, configuration {}, association {}",
+            o["dnsName"].as_str().unwrap_or("?"),
+            o["port"],
+            o["database"]["kind"].as_str().unwrap_or("?"),
+            o["database"]["identifier"].as_str().unwrap_or("?"),
+            s("primary"),
+            s("standby"),
+            s("resourceGateway"),
+            s("resourceConfiguration"),
+            s("resourceAssociation"),
+        ));
+    }
+    text.trim_end().to_string()
+}
+
 /// The end of a followed execution as the user reads it, and its exit code.
 pub fn report(ended: &Ended, output: Output) -> (String, i32) {
     let ok = ended.status == "SUCCEEDED";

@@ -103,27 +103,19 @@ async fn run(cli: &Cli) -> Result<i32, CliError> {
                 )));
             }
             let output = provisioned(&sfn, &m, deployment).await.ok();
-            let mut text = format!("deployment {deployment}\n");
-            for r in all.iter().take(5) {
-                text.push_str(&format!(
-                    "  {:<9} {:<10} {}\n",
-                    r.workflow, r.status, r.name
-                ));
-            }
-            if let Some(o) = &output {
-                text.push_str(&format!(
-                    "endpoint   {}:{}\ndatabase   {} {}\n",
-                    o["dnsName"].as_str().unwrap_or("?"),
-                    o["port"],
-                    o["database"]["kind"].as_str().unwrap_or("?"),
-                    o["database"]["identifier"].as_str().unwrap_or("?")
-                ));
-            }
+            let now = match &output {
+                Some(o) => {
+                    let lattice = aws_sdk_vpclattice::Client::new(&config);
+                    lattice_db_access::live(&lattice, o).await?
+                }
+                None => serde_json::Value::Null,
+            };
+            let recent = &all[..all.len().min(5)];
             print(
                 out,
                 cli.output,
-                &json!({"deployment": deployment, "executions": all.iter().take(5).collect::<Vec<_>>(), "provisioned": output}),
-                text.trim_end(),
+                &json!({"deployment": deployment, "executions": recent, "provisioned": output, "now": now}),
+                &lattice_db_access::status_text(deployment, recent, output.as_ref(), &now),
             );
             Ok(exit::OK)
         }

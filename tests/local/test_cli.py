@@ -93,6 +93,12 @@ class Cli(unittest.TestCase):
             st = json.loads(status.stdout)
             self.assertEqual(st["executions"][0]["status"], "SUCCEEDED")
             self.assertTrue(st["provisioned"]["dnsName"].startswith("snra-"), st)
+            # Where things stand in AWS now: the primary the configuration's tags name, the statuses.
+            self.assertEqual(st["now"]["primary"], "instance orders-db")
+            self.assertEqual({st["now"][k] for k in ("resourceGateway", "resourceConfiguration", "resourceAssociation")},
+                             {"ACTIVE"})
+            text = stack.cli("status", "orders").stdout
+            self.assertIn("primary    instance orders-db (standby -)", text)
 
             for deployment, client in [("orders", "mysql --host=snra-"), ("ledger", "psql \"host=snra-")]:
                 c = stack.cli("connect", deployment)
