@@ -671,6 +671,120 @@ mod tests {
         assert!(validate_locally("{").is_err());
     }
 
+    use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
+    use aws_sdk_sfn::operation::get_execution_history::GetExecutionHistoryOutput;
+    use aws_sdk_sfn::types::{
+        ExecutionFailedEventDetails, HistoryEventType, StateEnteredEventDetails,
+    };
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use aws_smithy_types::DateTime;
+
+    fn history(
+        id: i64,
+        kind: HistoryEventType,
+    ) -> aws_sdk_sfn::types::builders::HistoryEventBuilder {
+        HistoryEvent::builder()
+            .id(id)
+            .r#type(kind)
+            .timestamp(DateTime::from_secs(1_796_682_600 + id))
+    }
+
+    #[tokio::test]
+    async fn follow_reads_only_new_events_newest_first_and_reports_the_failure() {
+        const ARN: &str = "arn:aws:states:us-east-1:123456789012:execution:p:orders-1";
+        let running = mock!(aws_sdk_sfn::Client::describe_execution)
+            .sequence()
+            .output(|| {
+                DescribeExecutionOutput::builder()
+                    .execution_arn(ARN)
+                    .state_machine_arn("arn:sm")
+                    .status(ExecutionStatus::Running)
+                    .start_date(DateTime::from_secs(0))
+                    .build()
+                    .unwrap()
+            })
+            .output(|| {
+                DescribeExecutionOutput::builder()
+                    .execution_arn(ARN)
+                    .state_machine_arn("arn:sm")
+                    .status(ExecutionStatus::Failed)
+                    .start_date(DateTime::from_secs(0))
+                    .error("Input.Invalid")
+                    .cause("port: out of range")
+                    .build()
+                    .unwrap()
+            })
+            .build();
+        let entered = || {
+            history(2, HistoryEventType::TaskStateEntered)
+                .state_entered_event_details(
+                    StateEnteredEventDetails::builder()
+                        .name("ValidateInput")
+                        .input("{}")
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap()
+        };
+        let pages = mock!(aws_sdk_sfn::Client::get_execution_history)
+            .sequence()
+            // First look: two events, newest first.
+            .output(move || {
+                GetExecutionHistoryOutput::builder()
+                    .events(entered())
+                    .events(
+                        history(1, HistoryEventType::ExecutionStarted)
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap()
+            })
+            // Second look: the new failure, then the events already shown (not read further).
+            .output(move || {
+                GetExecutionHistoryOutput::builder()
+                    .events(
+                        history(3, HistoryEventType::ExecutionFailed)
+                            .execution_failed_event_details(
+                                ExecutionFailedEventDetails::builder()
+                                    .error("Input.Invalid")
+                                    .cause("port: out of range")
+                                    .build(),
+                            )
+                            .build()
+                            .unwrap(),
+                    )
+                    .events(entered())
+                    .next_token("more")
+                    .build()
+                    .unwrap()
+            })
+            .build();
+        let sfn = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&running, &pages]);
+        let mut err = Vec::new();
+        let ended = follow(&sfn, ARN, Duration::from_millis(1), &mut err)
+            .await
+            .unwrap();
+        let text = String::from_utf8(err).unwrap();
+        assert_eq!(
+            text.lines().collect::<Vec<_>>(),
+            [
+                "[    0.0s] execution started",
+                "[    1.0s] → validate input",
+                "[    2.0s] execution failed: Input.Invalid: port: out of range",
+            ]
+        );
+        assert_eq!(
+            pages.num_calls(),
+            2,
+            "the page with the seen events ends the read"
+        );
+        let (report, code) = report(&ended, Output::Text);
+        assert_eq!(code, exit::FAILED);
+        assert!(report.contains("Error: Input.Invalid"), "{report}");
+    }
+
     #[test]
     fn a_failed_run_reports_its_error_and_cause_with_exit_1() {
         let ended = Ended {
