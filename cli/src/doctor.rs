@@ -202,22 +202,7 @@ pub async fn check(
 
 /// The primary as the configuration step sees it in `databasePoll`: its endpoint and ARN.
 async fn database(rds: &aws_sdk_rds::Client, db: &DbRef) -> Result<PollOut, CliError> {
-    let mut poll = PollOut {
-        state: PollState::Ready,
-        status: String::new(),
-        attempt: 0,
-        max_attempts: 0,
-        wait_seconds: 0,
-        reason: None,
-        endpoint: None,
-        port: None,
-        arn: None,
-        secret_arn: None,
-        dns_name: None,
-        hosted_zone_id: None,
-        dns_name_from: None,
-        subject: None,
-    };
+    let mut poll = PollOut::new(PollState::Ready, "available");
     match db.kind {
         DbKind::Instance => {
             let i = shared::rds::describe_instance(rds, &db.identifier)

@@ -499,37 +499,24 @@ pub async fn provisioned_run(
 pub async fn live(lattice: &aws_sdk_vpclattice::Client, output: &Value) -> Result<Value, CliError> {
     let r = &output["resources"];
     let id = |k: &str| r[k].as_str().unwrap_or_default().to_string();
-    let gone = |e: shared::StepError| -> Result<Option<String>, CliError> {
-        if e.name() == shared::error::names::RESOURCE_NOT_FOUND {
-            Ok(Some("gone".into()))
-        } else {
-            Err(CliError::Aws(e.to_string()))
-        }
-    };
-    let gateway = match lattice
-        .get_resource_gateway()
-        .resource_gateway_identifier(id("resourceGatewayId"))
-        .send()
-        .await
-    {
-        Ok(g) => g.status().map(|s| s.as_str().to_string()),
-        Err(e) => gone(shared::StepError::from_sdk(
-            "vpc-lattice:GetResourceGateway",
-            &e,
-        ))?,
-    };
-    let association = match lattice
-        .get_service_network_resource_association()
-        .service_network_resource_association_identifier(id("resourceAssociationId"))
-        .send()
-        .await
-    {
-        Ok(a) => a.status().map(|s| s.as_str().to_string()),
-        Err(e) => gone(shared::StepError::from_sdk(
-            "vpc-lattice:GetServiceNetworkResourceAssociation",
-            &e,
-        ))?,
-    };
+    let gateway = or_gone(
+        lattice
+            .get_resource_gateway()
+            .resource_gateway_identifier(id("resourceGatewayId"))
+            .send()
+            .await,
+        "vpc-lattice:GetResourceGateway",
+        |g| g.status().map(|s| s.as_str().to_string()),
+    )?;
+    let association = or_gone(
+        lattice
+            .get_service_network_resource_association()
+            .service_network_resource_association_identifier(id("resourceAssociationId"))
+            .send()
+            .await,
+        "vpc-lattice:GetServiceNetworkResourceAssociation",
+        |a| a.status().map(|s| s.as_str().to_string()),
+    )?;
     let (configuration, primary, standby) = match lattice
         .get_resource_configuration()
         .resource_configuration_identifier(id("resourceConfigurationId"))
@@ -556,10 +543,7 @@ pub async fn live(lattice: &aws_sdk_vpclattice::Client, output: &Value) -> Resul
             )
         }
         Err(e) => (
-            gone(shared::StepError::from_sdk(
-                "vpc-lattice:GetResourceConfiguration",
-                &e,
-            ))?,
+            or_gone::<(), _>(Err(e), "vpc-lattice:GetResourceConfiguration", |_| None)?,
             None,
             None,
         ),
@@ -568,6 +552,24 @@ pub async fn live(lattice: &aws_sdk_vpclattice::Client, output: &Value) -> Resul
         "resourceGateway": gateway, "resourceConfiguration": configuration,
         "resourceAssociation": association, "primary": primary, "standby": standby,
     }))
+}
+
+/// A Lattice read's status, or `gone` when the resource no longer exists.
+fn or_gone<T, E>(
+    result: Result<T, aws_sdk_vpclattice::error::SdkError<E>>,
+    operation: &str,
+    status: impl FnOnce(T) -> Option<String>,
+) -> Result<Option<String>, CliError>
+where
+    E: aws_sdk_vpclattice::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match result {
+        Ok(t) => Ok(status(t)),
+        Err(e) => match shared::StepError::from_sdk(operation, &e) {
+            e if e.name() == shared::error::names::RESOURCE_NOT_FOUND => Ok(Some("gone".into())),
+            e => Err(CliError::Aws(e.to_string())),
+        },
+    }
 }
 
 fn aws_lattice<E>(operation: &str, e: aws_sdk_vpclattice::error::SdkError<E>) -> CliError

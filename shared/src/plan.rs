@@ -323,6 +323,28 @@ pub struct PollOut {
     pub subject: Option<String>,
 }
 
+impl PollOut {
+    /// A poll result with its state and status and nothing else (the rest set after).
+    pub fn new(state: PollState, status: impl Into<String>) -> Self {
+        PollOut {
+            state,
+            status: status.into(),
+            attempt: 0,
+            max_attempts: 0,
+            wait_seconds: 0,
+            reason: None,
+            endpoint: None,
+            port: None,
+            arn: None,
+            secret_arn: None,
+            dns_name: None,
+            hosted_zone_id: None,
+            dns_name_from: None,
+            subject: None,
+        }
+    }
+}
+
 /// Where the name clients connect to comes from.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
@@ -436,22 +458,7 @@ mod tests {
 
     #[test]
     fn poll_fields_serialize_as_null_not_absent() {
-        let p = PollOut {
-            state: PollState::Pending,
-            status: "CREATE_IN_PROGRESS".into(),
-            attempt: 1,
-            max_attempts: 10,
-            wait_seconds: 5,
-            reason: None,
-            endpoint: None,
-            port: None,
-            arn: None,
-            secret_arn: None,
-            dns_name: None,
-            hosted_zone_id: None,
-            dns_name_from: None,
-            subject: None,
-        };
+        let p = PollOut::new(PollState::Pending, "CREATE_IN_PROGRESS");
         let v = serde_json::to_value(&p).unwrap();
         assert_eq!(v["state"], "PENDING");
         assert!(v.as_object().unwrap().contains_key("dnsName"));

@@ -91,20 +91,12 @@ pub fn outcome(
         _ => reason,
     };
     PollOut {
-        state,
-        status: status.to_string(),
         attempt,
         max_attempts: policy.max_attempts,
         wait_seconds: policy.wait_after(attempt),
         reason,
-        endpoint: None,
-        port: None,
-        arn: None,
-        secret_arn: None,
-        dns_name: None,
-        hosted_zone_id: None,
-        dns_name_from: None,
         subject: Some(subject.to_string()),
+        ..PollOut::new(state, status)
     }
 }
 

@@ -117,20 +117,10 @@ pub fn ctx() -> State {
 
 pub fn poll(state: PollState, status: &str) -> PollOut {
     PollOut {
-        state,
-        status: status.into(),
         attempt: 1,
         max_attempts: 10,
         wait_seconds: 5,
-        reason: None,
-        endpoint: None,
-        port: None,
-        arn: None,
-        secret_arn: None,
-        dns_name: None,
-        hosted_zone_id: None,
-        dns_name_from: None,
-        subject: None,
+        ..PollOut::new(state, status)
     }
 }
 
