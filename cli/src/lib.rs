@@ -338,9 +338,11 @@ pub async fn follow(
     arn: &str,
     poll: Duration,
     err: &mut (dyn Write + Send),
+    terminal: bool,
 ) -> Result<Ended, CliError> {
     let mut view = View::default();
     let mut last = 0;
+    let mut previous = String::new();
     loop {
         let d = sfn
             .describe_execution()
@@ -351,7 +353,12 @@ pub async fn follow(
         for ev in events_after(sfn, arn, last).await? {
             last = ev.id;
             if let Some(line) = view.line(&ev) {
+                if terminal && progress::replaces(&previous, &line) {
+                    // Up one line and clear it: the loop's new state replaces its old one.
+                    let _ = write!(err, "\x1b[1A\x1b[2K");
+                }
                 let _ = writeln!(err, "{line}");
+                previous = line;
             }
         }
         if d.status() != &ExecutionStatus::Running {
@@ -765,7 +772,7 @@ mod tests {
             .build();
         let sfn = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&running, &pages]);
         let mut err = Vec::new();
-        let ended = follow(&sfn, ARN, Duration::from_millis(1), &mut err)
+        let ended = follow(&sfn, ARN, Duration::from_millis(1), &mut err, false)
             .await
             .unwrap();
         let text = String::from_utf8(err).unwrap();

@@ -215,7 +215,7 @@ async fn followed(
 ) -> Result<i32, CliError> {
     let mut err = std::io::stderr();
     let ended: Ended = tokio::select! {
-        r = follow(sfn, arn, poll, &mut err) => r?,
+        r = follow(sfn, arn, poll, &mut err, std::io::stderr().is_terminal()) => r?,
         _ = tokio::signal::ctrl_c() => {
             eprintln!("\ndetached; the execution goes on. Re-attach with: lattice-db-access follow {arn}");
             return Ok(exit::DETACHED);

@@ -145,6 +145,26 @@ fn poll_line(state: &str, poll: &Value) -> String {
     }
 }
 
+/// On a terminal, a polling loop's next line replaces its previous one when nothing came between:
+/// `waiting for X (…attempt 7…)` over `waiting for X (…attempt 6…)`, and `✓ X is ACTIVE` over the
+/// last `waiting for X`. Plain output keeps every line.
+pub fn replaces(previous: &str, next: &str) -> bool {
+    let subject = |l: &str| {
+        let l = l.split_once("] ").map_or(l, |(_, t)| t);
+        l.strip_prefix("waiting for ")
+            .and_then(|r| r.split_once(" (").map(|(s, _)| s.to_string()))
+            .or_else(|| {
+                l.strip_prefix("✓ ")
+                    .and_then(|r| r.rsplit_once(" is ").map(|(s, _)| s.to_string()))
+            })
+    };
+    let waiting = previous
+        .split_once("] ")
+        .map_or(previous, |(_, t)| t)
+        .starts_with("waiting for ");
+    waiting && subject(previous).is_some() && subject(previous) == subject(next)
+}
+
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -163,6 +183,21 @@ mod tests {
             data: data.map(|d| d.to_string()),
             error: None,
         }
+    }
+
+    #[test]
+    fn on_a_terminal_a_loop_updates_its_own_line_only() {
+        let w6 = "[   3.0s] waiting for resource gateway rgw-1 (CREATE_IN_PROGRESS, attempt 6/98, next check in 3 s)";
+        let w7 = "[   6.0s] waiting for resource gateway rgw-1 (CREATE_IN_PROGRESS, attempt 7/98, next check in 3 s)";
+        let ok = "[   9.0s] ✓ resource gateway rgw-1 is ACTIVE";
+        assert!(replaces(w6, w7));
+        assert!(replaces(w7, ok));
+        assert!(!replaces(ok, w7), "a finished loop's line stays");
+        assert!(!replaces(w7, "[   9.0s] waiting for DB instance orders-db (creating, attempt 2/90, next check in 60 s)"));
+        assert!(!replaces(
+            "[   1.0s] → create database",
+            "[   2.0s] → create database"
+        ));
     }
 
     #[test]
