@@ -47,6 +47,8 @@ fn changed_poll<'a>(input: &Value, output: &'a Value) -> Option<&'a Value> {
 pub struct View {
     /// The input each running state was entered with (to spot the poll a Task changed).
     entered: std::collections::HashMap<String, Value>,
+    /// States entered before: a loop's Task says `→` once, then only what each round found.
+    seen: std::collections::HashSet<String>,
     started: Option<f64>,
 }
 
@@ -70,8 +72,9 @@ impl View {
             "ExecutionStarted" => Some("execution started".into()),
             "TaskStateEntered" => {
                 self.entered.insert(state.to_string(), json());
-                // A poll's line says what it found; its start says nothing new.
-                (!state.starts_with("Check")).then(|| format!("→ {}", words(state)))
+                // A poll's line says what it found; its start, or a loop's next round, nothing new.
+                let first = self.seen.insert(state.to_string());
+                (first && !state.starts_with("Check")).then(|| format!("→ {}", words(state)))
             }
             "TaskStateExited" => {
                 let output = json();
@@ -315,13 +318,14 @@ mod tests {
             ))
             .unwrap();
         assert!(a.ends_with("teardown lattice: waiting for resource association snra-1 is DELETE_IN_PROGRESS (attempt 2/98, next check in 3 s)"), "{a}");
-        v.line(&ev(
+        let again = v.line(&ev(
             3,
             4.0,
             "TaskStateEntered",
             Some("TeardownLattice"),
             Some(pending),
         ));
+        assert_eq!(again, None, "the loop's next round is not a new step");
         let b = v
             .line(&ev(
                 4,
