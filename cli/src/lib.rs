@@ -480,10 +480,18 @@ pub async fn provisioned_run(
     deployment: &str,
 ) -> Result<(String, Value), CliError> {
     let runs = runs(sfn, &m.provision, "provision").await?;
-    let Some(run) = runs
-        .iter()
-        .find(|r| r.deployment == deployment && r.status == "SUCCEEDED")
-    else {
+    last_success(sfn, &runs, deployment).await
+}
+
+/// Of `runs` (newest first), the deployment's latest successful provisioning: its ARN and output.
+pub async fn last_success(
+    sfn: &aws_sdk_sfn::Client,
+    runs: &[Run],
+    deployment: &str,
+) -> Result<(String, Value), CliError> {
+    let Some(run) = runs.iter().find(|r| {
+        r.deployment == deployment && r.workflow == "provision" && r.status == "SUCCEEDED"
+    }) else {
         return Err(CliError::Usage(format!(
             "deployment `{deployment}` has no successful provisioning in this stack"
         )));

@@ -102,7 +102,11 @@ async fn run(cli: &Cli) -> Result<i32, CliError> {
                     "no execution of deployment `{deployment}` in this stack"
                 )));
             }
-            let output = provisioned(&sfn, &m, deployment).await.ok();
+            // The runs already listed: no second listing to find the last success.
+            let output = lattice_db_access::last_success(&sfn, &all, deployment)
+                .await
+                .ok()
+                .map(|(_, o)| o);
             let now = match &output {
                 Some(o) => {
                     let lattice = aws_sdk_vpclattice::Client::new(&config);
