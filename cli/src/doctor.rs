@@ -17,10 +17,6 @@ pub struct Drift {
     pub fix: String,
 }
 
-fn aws_err(e: shared::StepError) -> CliError {
-    CliError::Aws(e.to_string())
-}
-
 fn describe(p: &IpPermission) -> String {
     shared::ec2::single_rules(std::slice::from_ref(p))
         .into_iter()
@@ -122,12 +118,7 @@ pub async fn check(
         .group_ids(db_sg)
         .send()
         .await
-        .map_err(|e| {
-            aws_err(shared::StepError::from_sdk(
-                "ec2:DescribeSecurityGroups",
-                &e,
-            ))
-        })?;
+        .map_err(|e| crate::aws("ec2:DescribeSecurityGroups", e))?;
     for g in groups.security_groups() {
         if g.group_id() == Some(db_sg) {
             drift.extend(rule_drift(
@@ -158,36 +149,15 @@ pub async fn check(
         .resource_configuration_identifier(rcfg)
         .send()
         .await
-        .map_err(|e| {
-            aws_err(shared::StepError::from_sdk(
-                "vpc-lattice:GetResourceConfiguration",
-                &e,
-            ))
-        })?;
-    let tags = lattice
-        .list_tags_for_resource()
-        .resource_arn(current.arn().unwrap_or_default())
-        .send()
-        .await
-        .map_err(|e| {
-            aws_err(shared::StepError::from_sdk(
-                "vpc-lattice:ListTagsForResource",
-                &e,
-            ))
-        })?
-        .tags()
-        .cloned()
-        .unwrap_or_default();
+        .map_err(|e| crate::aws("vpc-lattice:GetResourceConfiguration", e))?;
+    let tags = shared::lattice::tags_of(lattice, current.arn().unwrap_or_default()).await?;
     // The truth: the primary the failover recorded, as RDS has it now.
     let primary = DbRef::tagged_primary(&tags).unwrap_or_else(|| DbRef {
         kind: plan.database.kind,
         identifier: plan.database.identifier.clone(),
     });
     let db = database(rds, &primary).await?;
-    if let Some(found) = resource_configuration::drift(plan, &db, &current)
-        .await
-        .map_err(aws_err)?
-    {
+    if let Some(found) = resource_configuration::drift(plan, &db, &current).await? {
         drift.push(Drift {
             resource: format!("resource configuration {rcfg}"),
             found: format!("{found}, but the primary `{}` is there", primary.identifier),
@@ -206,8 +176,7 @@ async fn database(rds: &aws_sdk_rds::Client, db: &DbRef) -> Result<PollOut, CliE
     match db.kind {
         DbKind::Instance => {
             let i = shared::rds::describe_instance(rds, &db.identifier)
-                .await
-                .map_err(aws_err)?
+                .await?
                 .ok_or_else(|| {
                     CliError::Failed(format!("DB instance {} does not exist", db.identifier))
                 })?;
@@ -216,8 +185,7 @@ async fn database(rds: &aws_sdk_rds::Client, db: &DbRef) -> Result<PollOut, CliE
         }
         DbKind::Cluster => {
             let c = shared::rds::describe_cluster(rds, &db.identifier)
-                .await
-                .map_err(aws_err)?
+                .await?
                 .ok_or_else(|| {
                     CliError::Failed(format!("DB cluster {} does not exist", db.identifier))
                 })?;

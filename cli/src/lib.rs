@@ -48,20 +48,21 @@ impl CliError {
     }
 }
 
-/// An SDK error as the user should read it: the service's code and message.
-pub(crate) fn aws<E>(operation: &str, e: aws_sdk_sfn::error::SdkError<E>) -> CliError
+/// An SDK error of any of the clients (they share one error type), classified and worded as the
+/// steps report it (`shared::StepError::from_sdk`).
+pub(crate) fn aws<E, R>(operation: &str, e: aws_sdk_sfn::error::SdkError<E, R>) -> CliError
 where
     E: aws_sdk_sfn::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
 {
-    let detail = match &e {
-        aws_sdk_sfn::error::SdkError::ServiceError(s) => format!(
-            "{}: {}",
-            s.err().code().unwrap_or("Error"),
-            s.err().message().unwrap_or("")
-        ),
-        other => aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
-    };
-    CliError::Aws(format!("{operation}: {detail}"))
+    shared::StepError::from_sdk(operation, &e).into()
+}
+
+/// What the shared AWS helpers report: AWS refused or could not be reached.
+impl From<shared::StepError> for CliError {
+    fn from(e: shared::StepError) -> Self {
+        CliError::Aws(e.to_string())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -160,17 +161,11 @@ pub async fn machines(
         .send()
         .await
         .map_err(|e| {
-            let detail = match &e {
-                aws_sdk_cloudformation::error::SdkError::ServiceError(s) => {
-                    use aws_sdk_cloudformation::error::ProvideErrorMetadata;
-                    s.err().message().unwrap_or("").to_string()
-                }
-                other => aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
-            };
             CliError::Aws(format!(
-                "cloudformation:DescribeStacks {}: {detail} (deploy with `sam deploy`, or pass \
-                 --provision-arn and --teardown-arn)",
-                cli.stack
+                "stack {}: {} (deploy with `sam deploy`, or pass --provision-arn and \
+                 --teardown-arn)",
+                cli.stack,
+                aws("cloudformation:DescribeStacks", e)
             ))
         })?;
     let outputs = out
@@ -446,6 +441,19 @@ pub async fn runs(
     Ok(all)
 }
 
+/// The runs of both workflows, newest first; with `deployment`, only its own.
+pub async fn all_runs(
+    sfn: &aws_sdk_sfn::Client,
+    m: &Machines,
+    deployment: Option<&str>,
+) -> Result<Vec<Run>, CliError> {
+    let mut all = runs(sfn, &m.provision, "provision").await?;
+    all.extend(runs(sfn, &m.teardown, "teardown").await?);
+    all.retain(|r| deployment.is_none_or(|d| r.deployment == d));
+    all.sort_by(|a, b| b.start.total_cmp(&a.start));
+    Ok(all)
+}
+
 async fn deployment_of_input(sfn: &aws_sdk_sfn::Client, arn: &str) -> Result<String, CliError> {
     let d = sfn
         .describe_execution()
@@ -462,15 +470,6 @@ async fn deployment_of_input(sfn: &aws_sdk_sfn::Client, arn: &str) -> Result<Str
         .or(input["deployment"].as_str())
         .unwrap_or("?")
         .to_string())
-}
-
-/// The output of the deployment's latest successful provisioning.
-pub async fn provisioned(
-    sfn: &aws_sdk_sfn::Client,
-    m: &Machines,
-    deployment: &str,
-) -> Result<Value, CliError> {
-    Ok(provisioned_run(sfn, m, deployment).await?.1)
 }
 
 /// The deployment's latest successful provisioning: its ARN and output.
@@ -539,15 +538,7 @@ pub async fn live(lattice: &aws_sdk_vpclattice::Client, output: &Value) -> Resul
         .await
     {
         Ok(c) => {
-            let tags = lattice
-                .list_tags_for_resource()
-                .resource_arn(c.arn().unwrap_or_default())
-                .send()
-                .await
-                .map_err(|e| aws_lattice("vpc-lattice:ListTagsForResource", e))?
-                .tags()
-                .cloned()
-                .unwrap_or_default();
+            let tags = shared::lattice::tags_of(lattice, c.arn().unwrap_or_default()).await?;
             let name = |d: Option<shared::plan::DbRef>| {
                 d.map(|d| format!("{} {}", d.kind.as_str(), d.identifier))
             };
@@ -582,16 +573,9 @@ where
         Ok(t) => Ok(status(t)),
         Err(e) => match shared::StepError::from_sdk(operation, &e) {
             e if e.name() == shared::error::names::RESOURCE_NOT_FOUND => Ok(Some("gone".into())),
-            e => Err(CliError::Aws(e.to_string())),
+            e => Err(e.into()),
         },
     }
-}
-
-fn aws_lattice<E>(operation: &str, e: aws_sdk_vpclattice::error::SdkError<E>) -> CliError
-where
-    E: aws_sdk_vpclattice::error::ProvideErrorMetadata + std::error::Error + 'static,
-{
-    CliError::Aws(shared::StepError::from_sdk(operation, &e).to_string())
 }
 
 /// `status` as text: the recent executions, the endpoint, and where things stand now.

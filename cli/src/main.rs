@@ -3,8 +3,8 @@ use std::time::{Duration, SystemTime};
 
 use clap::Parser;
 use lattice_db_access::{
-    connect, exit, follow, machines, provisioned, report, runs, start, validate_locally, Cli,
-    CliError, Command, Ended, Output,
+    all_runs, connect, exit, follow, machines, provisioned_run, report, start, validate_locally,
+    Cli, CliError, Command, Ended, Output,
 };
 use serde_json::json;
 
@@ -70,11 +70,8 @@ async fn run(cli: &Cli) -> Result<i32, CliError> {
         }
         Command::List => {
             let m = machines(cli, &cfn).await?;
-            let mut provisions = runs(&sfn, &m.provision, "provision").await?;
-            provisions.extend(runs(&sfn, &m.teardown, "teardown").await?);
-            provisions.sort_by(|a, b| b.start.total_cmp(&a.start));
             let mut seen = std::collections::BTreeMap::new();
-            for r in provisions {
+            for r in all_runs(&sfn, &m, None).await? {
                 seen.entry(r.deployment.clone()).or_insert(r);
             }
             let list: Vec<_> = seen.into_values().collect();
@@ -93,10 +90,7 @@ async fn run(cli: &Cli) -> Result<i32, CliError> {
         }
         Command::Status { deployment } => {
             let m = machines(cli, &cfn).await?;
-            let mut all = runs(&sfn, &m.provision, "provision").await?;
-            all.extend(runs(&sfn, &m.teardown, "teardown").await?);
-            all.retain(|r| &r.deployment == deployment);
-            all.sort_by(|a, b| b.start.total_cmp(&a.start));
+            let all = all_runs(&sfn, &m, Some(deployment)).await?;
             if all.is_empty() {
                 return Err(CliError::Usage(format!(
                     "no execution of deployment `{deployment}` in this stack"
@@ -125,7 +119,7 @@ async fn run(cli: &Cli) -> Result<i32, CliError> {
         }
         Command::Connect { deployment } => {
             let m = machines(cli, &cfn).await?;
-            let o = provisioned(&sfn, &m, deployment).await?;
+            let (_, o) = provisioned_run(&sfn, &m, deployment).await?;
             let c = connect::from_output(&o).map_err(CliError::Aws)?;
             let v = serde_json::to_value(&c).unwrap_or_default();
             print(out, cli.output, &v, connect::render(&c).trim_end());
@@ -133,7 +127,7 @@ async fn run(cli: &Cli) -> Result<i32, CliError> {
         }
         Command::Doctor { deployment } => {
             let m = machines(cli, &cfn).await?;
-            let (arn, output) = lattice_db_access::provisioned_run(&sfn, &m, deployment).await?;
+            let (arn, output) = provisioned_run(&sfn, &m, deployment).await?;
             let plan = lattice_db_access::doctor::plan_of(&sfn, &arn).await?;
             let ec2 = aws_sdk_ec2::Client::new(&config);
             let rds = aws_sdk_rds::Client::new(&config);
@@ -199,10 +193,7 @@ async fn latest(
     m: &lattice_db_access::Machines,
     deployment: &str,
 ) -> Result<String, CliError> {
-    let mut all = runs(sfn, &m.provision, "provision").await?;
-    all.extend(runs(sfn, &m.teardown, "teardown").await?);
-    all.retain(|r| r.deployment == deployment);
-    all.sort_by(|a, b| b.start.total_cmp(&a.start));
+    let all = all_runs(sfn, m, Some(deployment)).await?;
     all.first().map(|r| r.arn.clone()).ok_or_else(|| {
         CliError::Usage(format!(
             "no execution of deployment `{deployment}` in this stack"

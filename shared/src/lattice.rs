@@ -49,7 +49,7 @@ pub async fn owned_by(client: &Client, arn: &str, owner: &tags::Owner) -> Result
 }
 
 /// The tags on `arn`.
-async fn tags_of(client: &Client, arn: &str) -> Result<HashMap<String, String>, StepError> {
+pub async fn tags_of(client: &Client, arn: &str) -> Result<HashMap<String, String>, StepError> {
     Ok(client
         .list_tags_for_resource()
         .resource_arn(arn)
