@@ -28,13 +28,6 @@ pub fn tag_spec(
     b.build()
 }
 
-/// A group this deployment has: its id, and whether this call created it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ensured {
-    pub id: String,
-    pub created: bool,
-}
-
 /// The group `group_name` in `vpc_id`, created if absent ([`crate::reconcile::ensure`], counted
 /// for `component`); an existing one of ours gets its user tags brought to `tag_set`
 /// ([`tags::tag_diff`]). A group of that name that this deployment did not create is an error.
@@ -45,7 +38,7 @@ pub async fn ensure_security_group(
     description: &str,
     tag_set: &BTreeMap<String, String>,
     (deployment, component): (&str, &str),
-) -> Result<Ensured, StepError> {
+) -> Result<String, StepError> {
     crate::reconcile::ensure(
         component,
         find_group(client, vpc_id, group_name, deployment).await?,
@@ -54,7 +47,7 @@ pub async fn ensure_security_group(
             let id = g.group_id().unwrap_or_default().to_string();
             tracing::info!(group_id = %id, group_name, "adopted existing security group");
             converge_tags(client, &g, tag_set).await?;
-            Ok(Ensured { id, created: false })
+            Ok(id)
         },
         async || {
             let out = client
@@ -71,7 +64,7 @@ pub async fn ensure_security_group(
                 .ok_or_else(|| StepError::internal("ec2:CreateSecurityGroup returned no GroupId"))?
                 .to_string();
             tracing::info!(group_id = %id, group_name, "created security group");
-            Ok(Ensured { id, created: true })
+            Ok(id)
         },
     )
     .await
@@ -549,14 +542,8 @@ mod tests {
         )
         .await
         .unwrap();
-        assert_eq!(
-            id,
-            Ensured {
-                id: "sg-new".into(),
-                created: true
-            }
-        );
-        assert_eq!(create.num_calls(), 1);
+        assert_eq!(id, "sg-new");
+        assert_eq!(create.num_calls(), 1, "absent: created");
     }
 
     #[tokio::test]
@@ -573,8 +560,7 @@ mod tests {
         assert_eq!(
             ensure_security_group(&client, "vpc-1", "n", "d", &t, ("orders", "t"))
                 .await
-                .unwrap()
-                .id,
+                .unwrap(),
             "sg-old"
         );
         assert_eq!(

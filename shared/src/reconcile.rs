@@ -5,7 +5,7 @@
 //! adopts what the other attempt made. Adoption is only of what carries our deployment tag.
 //! Teardown: observe (status, ownership, children) → decide → delete, wait or fail.
 //!
-//! The decisions are pure functions ([`before_create`], [`after_create_failed`], [`adoption`],
+//! The decisions are pure functions ([`lost_race`], [`after_create_failed`], [`adoption`],
 //! [`delete_next`]) tested without mocks; [`ensure`] drives them over the SDK calls a step passes
 //! in, so each step writes only its lookup, its adopt (what "the same resource" means for it)
 //! and its create call.
@@ -15,25 +15,6 @@ use std::collections::BTreeMap;
 use crate::error::StepError;
 use crate::plan::IdArn;
 use crate::tags::{self, TagDiff};
-
-/// What to do next with a resource the input asks for.
-#[derive(Debug)]
-pub enum Next<F> {
-    /// Nothing found: create it.
-    Create,
-    /// Found: adopt it (the adopt step checks it is ours).
-    Adopt(F),
-    /// Stop with this error.
-    Fail(StepError),
-}
-
-/// Before any create: adopt what the lookup found, else create.
-pub fn before_create<F>(found: Option<F>) -> Next<F> {
-    match found {
-        Some(f) => Next::Adopt(f),
-        None => Next::Create,
-    }
-}
 
 /// Is a failed create worth a second lookup? Only when AWS says the name is taken: a concurrent
 /// attempt (an earlier try of this step, a second execution) may have made it between our lookup
@@ -52,12 +33,12 @@ pub fn lost_race(err: &StepError) -> bool {
 }
 
 /// After a create failed with `err`, given what the second lookup found (`None` when there was
-/// none, see [`lost_race`]): adopt what the winner made, or fail with the create's own error
-/// (a conflict with nothing to adopt is a real conflict, e.g. a quota or a name in another state).
-pub fn after_create_failed<F>(err: StepError, found: Option<F>) -> Next<F> {
+/// none, see [`lost_race`]): what the winner made, to adopt, or the create's own error (a
+/// conflict with nothing to adopt is a real conflict, e.g. a quota or a name in another state).
+pub fn after_create_failed<F>(err: StepError, found: Option<F>) -> Result<F, StepError> {
     match found {
-        Some(f) if lost_race(&err) => Next::Adopt(f),
-        _ => Next::Fail(err),
+        Some(f) if lost_race(&err) => Ok(f),
+        _ => Err(err),
     }
 }
 
@@ -90,10 +71,9 @@ pub async fn ensure<F, O>(
     adopt: impl AsyncFn(F) -> Result<O, StepError>,
     create: impl AsyncFnOnce() -> Result<O, StepError>,
 ) -> Result<O, StepError> {
-    match before_create(found) {
-        Next::Adopt(f) => return adopt(f).await,
-        Next::Fail(e) => return Err(e),
-        Next::Create => {}
+    // Found: adopt it (the adopt step checks it is ours); else create.
+    if let Some(f) = found {
+        return adopt(f).await;
     }
     let err = match create().await {
         Ok(created) => {
@@ -110,19 +90,12 @@ pub async fn ensure<F, O>(
     } else {
         None
     };
-    match after_create_failed(err, found) {
-        Next::Adopt(f) => {
-            tracing::info!(
-                component,
-                "lost a create race: adopting what the other attempt made"
-            );
-            adopt(f).await
-        }
-        Next::Fail(e) => Err(e),
-        Next::Create => Err(StepError::internal(
-            "a failed create decided to create again",
-        )),
-    }
+    let winner = after_create_failed(err, found)?;
+    tracing::info!(
+        component,
+        "lost a create race: adopting what the other attempt made"
+    );
+    adopt(winner).await
 }
 
 /// The id and ARN a create returned; `operation` names the call when either is missing.
@@ -192,26 +165,13 @@ mod tests {
     }
 
     #[test]
-    fn found_is_adopted_and_absent_is_created() {
-        assert!(matches!(before_create(Some(1)), Next::Adopt(1)));
-        assert!(matches!(before_create::<u8>(None), Next::Create));
-    }
-
-    #[test]
     fn only_a_conflict_with_something_found_is_adopted_after_a_failed_create() {
-        assert!(matches!(
-            after_create_failed(conflict(), Some(7)),
-            Next::Adopt(7)
-        ));
-        let Next::Fail(e) = after_create_failed::<u8>(conflict(), None) else {
-            panic!("a conflict with nothing to adopt must fail")
-        };
+        assert_eq!(after_create_failed(conflict(), Some(7)).unwrap(), 7);
+        let e = after_create_failed::<u8>(conflict(), None)
+            .expect_err("a conflict with nothing to adopt must fail");
         assert_eq!(e.name(), names::RESOURCE_CONFLICT);
         let throttled = StepError::internal("boom");
-        assert!(matches!(
-            after_create_failed(throttled, Some(7)),
-            Next::Fail(_)
-        ));
+        assert!(after_create_failed(throttled, Some(7)).is_err());
         assert!(lost_race(&conflict()));
         assert!(!lost_race(&StepError::internal("x")));
         let aws = |code: &str| StepError::Aws {

@@ -48,8 +48,7 @@ pub async fn handle(client: &Client, input: Input) -> Result<AccessControlsOut, 
             &tags,
             (&plan.name, COMPONENT),
         )
-        .await?
-        .id;
+        .await?;
         // Exactly the client group and the sources the input names now: a source removed from
         // the input loses its rule (access revoked), one added gains it.
         let port = plan.port;

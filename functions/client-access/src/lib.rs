@@ -35,8 +35,7 @@ pub async fn handle(client: &Client, input: Input) -> Result<ClientAccessOut, St
             &tags,
             (&plan.name, COMPONENT),
         )
-        .await?
-        .id;
+        .await?;
         // Egress only where the database is reachable: the Lattice link-local range (EC2's
         // default allow-all egress and a rule for a former port go).
         rule_changes.extend(

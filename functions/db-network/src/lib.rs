@@ -95,7 +95,7 @@ pub fn desired_rules(
     )
 }
 
-/// Our group of that name (counted when this call created it).
+/// Our group of that name in the database VPC.
 async fn security_group(
     ec2: &Ec2,
     plan: &Plan,
@@ -103,7 +103,7 @@ async fn security_group(
     description: &str,
     tags: &BTreeMap<String, String>,
 ) -> Result<String, StepError> {
-    let group = shared::ec2::ensure_security_group(
+    shared::ec2::ensure_security_group(
         ec2,
         &plan.database_vpc_id,
         name,
@@ -111,8 +111,7 @@ async fn security_group(
         tags,
         (&plan.name, COMPONENT),
     )
-    .await?;
-    Ok(group.id)
+    .await
 }
 
 fn rds_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
