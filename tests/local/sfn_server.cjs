@@ -176,7 +176,11 @@ class Execution {
     if (status === 'SUCCEEDED') {
       this.push('ExecutionSucceeded', { executionSucceededEventDetails: { output: JSON.stringify(outcome.output) } });
     }
-    // Invocations still running end on their own (Lambda cannot be cancelled), then the runtimes stop.
+    this.stopFunctions();
+  }
+
+  /** Invocations still running end on their own (Lambda cannot be cancelled), then the runtimes stop. */
+  stopFunctions() {
     Promise.all([...this.functions.values()].map((f) => f.drain())).then(() => {
       for (const f of this.functions.values()) f.stop();
     });
@@ -190,9 +194,7 @@ class Execution {
     this.cause = cause || null;
     this.push('ExecutionAborted', { executionAbortedEventDetails: { error: this.error, cause: this.cause } });
     this.run.abort();
-    Promise.all([...this.functions.values()].map((f) => f.drain())).then(() => {
-      for (const f of this.functions.values()) f.stop();
-    });
+    this.stopFunctions();
   }
 
   describe() {
@@ -214,13 +216,15 @@ class Execution {
   }
 }
 
-/** `nextToken` is the index of the next item; a page is `maxResults` (default and limit 1000, as the model). */
+/** `nextToken` is the index of the next item. `maxResults`: 0 or absent is the default page of
+ * 100, at most 1000 (as the Step Functions API reference says). */
 function page(items, req, key) {
-  const max = req.maxResults || 1000;
-  if (max < 0 || max > 1000) throw new ApiError('ValidationException', 'maxResults must be between 0 and 1000');
+  const requested = req.maxResults || 0;
+  if (requested < 0 || requested > 1000) throw new ApiError('ValidationException', 'maxResults must be between 0 and 1000');
+  const max = requested || 100;
   const start = req.nextToken ? Number(req.nextToken) : 0;
   if (!Number.isInteger(start) || start < 0 || start > items.length) throw new ApiError('InvalidToken', `invalid nextToken ${req.nextToken}`);
-  const slice = items.slice(start, start + (max || 1000));
+  const slice = items.slice(start, start + max);
   const out = { [key]: slice };
   if (start + slice.length < items.length) out.nextToken = String(start + slice.length);
   return out;
