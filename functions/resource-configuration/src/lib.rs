@@ -292,24 +292,18 @@ async fn reconcile(
             "resource configuration {id} is being deleted; retry once it is gone"
         )));
     }
-    if current.r#type() != Some(&want.kind) {
-        return Err(conflict(format!(
-            "resource configuration {id} is of type {:?} but mode `{}` needs {:?}; \
-             the type cannot be updated: run the teardown first",
-            current.r#type(),
-            plan.mode.as_str(),
-            want.kind
-        )));
-    }
-    let same_definition = current
-        .resource_configuration_definition()
-        .is_some_and(|d| same_definition(d, &want.definition));
-    let same_ports = match &want.port_ranges {
-        Some(p) => current.port_ranges() == p.as_slice(),
-        None => true,
-    };
-    if same_definition && same_ports {
-        return Ok(());
+    match mismatch(want, current) {
+        None => return Ok(()),
+        Some(Mismatch::Type) => {
+            return Err(conflict(format!(
+                "resource configuration {id} is of type {:?} but mode `{}` needs {:?}; \
+                 the type cannot be updated: run the teardown first",
+                current.r#type(),
+                plan.mode.as_str(),
+                want.kind
+            )))
+        }
+        Some(Mismatch::Definition | Mismatch::Ports) => {}
     }
     if want.kind == ResourceConfigurationType::Arn {
         return Err(conflict(format!(
@@ -399,36 +393,52 @@ pub async fn drift(
     current: &GetResourceConfigurationOutput,
 ) -> Result<Option<String>, StepError> {
     let want = desired(plan, db).await?;
-    if current.r#type() != Some(&want.kind) {
-        return Ok(Some(format!(
+    Ok(mismatch(&want, current).map(|m| match m {
+        Mismatch::Type => format!(
             "is of type {:?}, mode `{}` needs {:?}",
             current.r#type(),
             plan.mode.as_str(),
             want.kind
-        )));
-    }
-    let same = current
-        .resource_configuration_definition()
-        .is_some_and(|d| same_definition(d, &want.definition));
-    if !same {
-        return Ok(Some(format!(
+        ),
+        Mismatch::Definition => format!(
             "points at {}",
             current
                 .resource_configuration_definition()
                 .map(summary)
                 .unwrap_or_else(|| "nothing".into())
-        )));
+        ),
+        Mismatch::Ports => format!(
+            "serves ports {:?}, the deployment's port is {}",
+            current.port_ranges(),
+            plan.port
+        ),
+    }))
+}
+
+/// How a configuration differs from the desired one, first difference first (pure): the step
+/// converges on it, `doctor` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mismatch {
+    /// Another type: never updatable.
+    Type,
+    Definition,
+    Ports,
+}
+
+fn mismatch(want: &Desired, current: &GetResourceConfigurationOutput) -> Option<Mismatch> {
+    if current.r#type() != Some(&want.kind) {
+        return Some(Mismatch::Type);
     }
-    if let Some(p) = &want.port_ranges {
-        if current.port_ranges() != p.as_slice() {
-            return Ok(Some(format!(
-                "serves ports {:?}, the deployment's port is {}",
-                current.port_ranges(),
-                plan.port
-            )));
-        }
+    let same = current
+        .resource_configuration_definition()
+        .is_some_and(|d| same_definition(d, &want.definition));
+    if !same {
+        return Some(Mismatch::Definition);
     }
-    Ok(None)
+    match &want.port_ranges {
+        Some(p) if current.port_ranges() != p.as_slice() => Some(Mismatch::Ports),
+        _ => None,
+    }
 }
 
 /// A definition in one line (`dns:host`, `ip:addr`, `arn:…`).
