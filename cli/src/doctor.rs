@@ -20,14 +20,7 @@ pub struct Drift {
 fn describe(p: &IpPermission) -> String {
     shared::ec2::single_rules(std::slice::from_ref(p))
         .into_iter()
-        .map(|(k, _)| {
-            let ports = match (k.from, k.to) {
-                (Some(a), Some(b)) if a == b => a.to_string(),
-                (Some(a), Some(b)) => format!("{a}-{b}"),
-                _ => "all".into(),
-            };
-            format!("{} {ports} {}", k.protocol, k.peer)
-        })
+        .map(|(k, _)| format!("{} {}", k.protocol_and_ports(), k.peer))
         .collect::<Vec<_>>()
         .join(", ")
 }

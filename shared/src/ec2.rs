@@ -297,6 +297,23 @@ pub struct RuleKey {
     pub peer: String,
 }
 
+impl RuleKey {
+    /// `tcp 3306`, `tcp 1024-2048`, `all all`: how people read the protocol and ports.
+    pub fn protocol_and_ports(&self) -> String {
+        let ports = match (self.from, self.to) {
+            (Some(a), Some(b)) if a == b => a.to_string(),
+            (Some(a), Some(b)) => format!("{a}-{b}"),
+            _ => "all".into(),
+        };
+        let protocol = if self.protocol == "-1" {
+            "all"
+        } else {
+            &self.protocol
+        };
+        format!("{protocol} {ports}")
+    }
+}
+
 /// Each permission split into one permission per peer, with its key; each part is exactly as
 /// described by EC2 (descriptions included), which is what a revoke must name.
 pub fn single_rules(perms: &[IpPermission]) -> Vec<(RuleKey, IpPermission)> {
@@ -373,18 +390,9 @@ fn describe_changes(group_id: &str, direction: &str, diff: &RuleDiff) -> Vec<Str
     );
     for (verb, perms) in [("added", &diff.add), ("revoked", &diff.revoke)] {
         for (k, _) in single_rules(perms) {
-            let ports = match (k.from, k.to) {
-                (Some(a), Some(b)) if a == b => a.to_string(),
-                (Some(a), Some(b)) => format!("{a}-{b}"),
-                _ => "all".into(),
-            };
-            let protocol = if k.protocol == "-1" {
-                "all"
-            } else {
-                &k.protocol
-            };
             out.push(format!(
-                "{group_id}: {verb} {direction} {protocol} {ports} {towards} {}",
+                "{group_id}: {verb} {direction} {} {towards} {}",
+                k.protocol_and_ports(),
                 k.peer
             ));
         }
