@@ -125,13 +125,23 @@ where
     .await
 }
 
+/// A step's typed input read from the execution state: a section it needs that the state lacks
+/// is `Internal` naming it (the state machine ran the step out of order; the user's input was
+/// validated by the first state).
+pub fn state_input<I: DeserializeOwned>(function: &str, state: Value) -> Result<I, StepError> {
+    crate::input::parse(state).map_err(|e| {
+        StepError::internal(format!(
+            "the execution state does not hold what `{function}` needs ({e}): the state machine \
+             ran it out of order"
+        ))
+    })
+}
+
 /// Invoke a step on the execution state and add its own `section` to it: the Lambda returns the
 /// whole state, so the ASL needs only `OutputPath: $.Payload` with the optimized `lambda:invoke`
 /// integration. Unknown members of the state are passed through untouched.
 ///
-/// The step reads only its typed input `I` (the sections it depends on, required): a section
-/// missing from the state fails here, before the step runs, as `Internal` naming it (the state
-/// machine ran the step out of order; the user's input was validated by the first state).
+/// The step reads only its typed input `I`, the sections it depends on ([`state_input`]).
 pub async fn invoke_step<I, O, F, Fut>(
     function: &str,
     section: &str,
@@ -147,13 +157,7 @@ where
 {
     let mut state = payload.clone();
     let out = invoke(function, payload, request_id, |state: Value| async move {
-        let input: I = crate::input::parse(state).map_err(|e| {
-            StepError::internal(format!(
-                "the execution state does not hold what `{function}` needs ({e}): the state \
-                 machine ran it out of order"
-            ))
-        })?;
-        handler(input).await
+        handler(state_input(function, state)?).await
     })
     .await?;
     let out = serde_json::to_value(out)

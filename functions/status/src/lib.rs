@@ -218,12 +218,7 @@ pub async fn handle_state(
     lattice: &aws_sdk_vpclattice::Client,
     payload: serde_json::Value,
 ) -> Result<serde_json::Value, StepError> {
-    let input: StatusInput = shared::input::parse(payload.clone()).map_err(|e| {
-        StepError::internal(format!(
-            "the status poll's input does not hold what it needs ({e}): the state machine ran \
-             it out of order"
-        ))
-    })?;
+    let input: StatusInput = shared::runtime::state_input(COMPONENT, payload.clone())?;
     let kind = input.kind();
     let out = handle(rds, lattice, input).await?;
     let mut state = match payload {
