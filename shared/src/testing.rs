@@ -101,11 +101,17 @@ pub struct State {
 /// A step's typed input read from `state` the way the Lambda entry reads it (absent sections
 /// left out, so a missing dependency fails as it would at the state boundary).
 pub fn typed<I: serde::de::DeserializeOwned>(state: &State) -> I {
+    crate::input::parse(state_json(state))
+        .unwrap_or_else(|e| panic!("the state does not fit the step: {e}"))
+}
+
+/// `state` as the state machine passes it: sections not reached yet are absent, not null.
+pub fn state_json(state: &State) -> serde_json::Value {
     let mut v = serde_json::to_value(state).expect("a state serializes");
     if let Some(m) = v.as_object_mut() {
         m.retain(|_, v| !v.is_null());
     }
-    crate::input::parse(v).unwrap_or_else(|e| panic!("the state does not fit the step: {e}"))
+    v
 }
 
 pub fn ctx() -> State {

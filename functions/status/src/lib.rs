@@ -743,8 +743,7 @@ mod tests {
     impl In {
         /// The typed input, read from the state the way the Lambda entry reads it.
         fn typed(&self) -> StatusInput {
-            let mut ctx = serde_json::to_value(&self.ctx).unwrap();
-            ctx.as_object_mut().unwrap().retain(|_, v| !v.is_null());
+            let ctx = testing::state_json(&self.ctx);
             serde_json::from_value(serde_json::json!({"kind": self.kind, "ctx": ctx})).unwrap()
         }
     }
@@ -912,8 +911,7 @@ mod tests {
     async fn a_section_the_kind_needs_is_named_when_the_state_lacks_it() {
         let mut i = input(Kind::ResourceAssociation);
         i.ctx.resource_association = None;
-        let mut ctx = serde_json::to_value(&i.ctx).unwrap();
-        ctx.as_object_mut().unwrap().retain(|_, v| !v.is_null());
+        let ctx = testing::state_json(&i.ctx);
         let payload = serde_json::json!({"kind": "resource-association", "ctx": ctx});
         let e = handle_state(&no_rds(), &no_lattice(), payload)
             .await
