@@ -128,7 +128,9 @@ class LocalStack:
         emu_log = open(self.log_dir / "emulator.log", "w")
         self.files.append(emu_log)
         emu = subprocess.Popen(
-            [str(EMULATOR), "--port", "0", "--polls-to-active", str(self.polls_to_active)],
+            # --moto: the data plane reads EC2/RDS state there (tests/local/datapath.py).
+            [str(EMULATOR), "--port", "0", "--polls-to-active", str(self.polls_to_active),
+             "--moto", f"http://127.0.0.1:{self.moto_port}"],
             stdout=subprocess.PIPE, stderr=emu_log, text=True, start_new_session=True)
         self.procs.append(emu)
         line = emu.stdout.readline().strip()
@@ -218,7 +220,17 @@ class LocalStack:
         return subprocess.run([str(CLI), "--poll-seconds", "0.1", *args], cwd=ROOT, env=self.cli_env(),
                               input=stdin, capture_output=True, text=True, timeout=timeout)
 
+    def datapath(self):
+        """Real databases and clients on the emulated Lattice path (tests/local/datapath.py)."""
+        if getattr(self, "_datapath", None) is None:
+            from datapath import DataPath
+            self._datapath = DataPath(self)
+        return self._datapath
+
     def stop(self) -> None:
+        if getattr(self, "_datapath", None) is not None:
+            self._datapath.close()
+            self._datapath = None
         for p in self.procs:
             if p.poll() is None:
                 os.killpg(p.pid, signal.SIGTERM)

@@ -211,3 +211,115 @@ pub async fn delay_next(State(s): State<Shared>, body: Bytes) -> Response {
 pub async fn unknown() -> Response {
     bad(404, "unknown control route")
 }
+
+// ---- the data plane (src/dataplane): what the local stack tells it ----
+
+pub async fn dataplane(State(s): State<Shared>) -> Response {
+    ok(lock(&s).dataplane.dump())
+}
+
+/// `{"networkInterfaceId"}`: a client host, identified by its ENI in moto (its VPC, IP and
+/// security groups are read from there at each refresh).
+pub async fn dataplane_client(State(s): State<Shared>, body: Bytes) -> Response {
+    let Some(m) = object(&body) else {
+        return bad(400, "body must be a JSON object");
+    };
+    let Some(eni) = m
+        .get("networkInterfaceId")
+        .and_then(Value::as_str)
+        .filter(|e| e.starts_with("eni-"))
+    else {
+        return bad(400, "networkInterfaceId (eni-…) is required");
+    };
+    let mut emu = lock(&s);
+    if !emu.dataplane.clients.iter().any(|c| c == eni) {
+        emu.dataplane.clients.push(eni.to_string());
+    }
+    ok(json!({"networkInterfaceId": eni}))
+}
+
+/// `{"name", "ip"}`: what a DNS name resolves to now (`ip: null` removes it).
+pub async fn dataplane_host(State(s): State<Shared>, body: Bytes) -> Response {
+    let Some(m) = object(&body) else {
+        return bad(400, "body must be a JSON object");
+    };
+    let Some(name) = m
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+    else {
+        return bad(400, "name is required");
+    };
+    let name = name.to_ascii_lowercase();
+    let mut emu = lock(&s);
+    match m.get("ip") {
+        None | Some(Value::Null) => {
+            emu.dataplane.hosts.remove(&name);
+        }
+        Some(v) => match v.as_str().and_then(|ip| ip.parse().ok()) {
+            Some(ip) => {
+                emu.dataplane.hosts.insert(name.clone(), ip);
+            }
+            None => return bad(400, "ip must be an IPv4 address or null"),
+        },
+    }
+    ok(json!({"name": name, "ip": emu.dataplane.hosts.get(&name).map(|ip| ip.to_string())}))
+}
+
+/// `{"ip", "port", "address", "dbInstanceIdentifier"}`: the local server that stands in for the
+/// database at that VPC address (`address: null` removes it).
+pub async fn dataplane_network(State(s): State<Shared>, body: Bytes) -> Response {
+    let Some(m) = object(&body) else {
+        return bad(400, "body must be a JSON object");
+    };
+    let ip = m
+        .get("ip")
+        .and_then(Value::as_str)
+        .and_then(|ip| ip.parse().ok());
+    let port = m
+        .get("port")
+        .and_then(Value::as_u64)
+        .and_then(|p| u16::try_from(p).ok());
+    let (Some(ip), Some(port)) = (ip, port) else {
+        return bad(400, "ip (IPv4) and port are required");
+    };
+    let mut emu = lock(&s);
+    match m.get("address") {
+        None | Some(Value::Null) => {
+            emu.dataplane.network.remove(&(ip, port));
+        }
+        Some(v) => {
+            let address = v.as_str().and_then(|a| a.parse().ok());
+            let db = m.get("dbInstanceIdentifier").and_then(Value::as_str);
+            let (Some(address), Some(db)) = (address, db) else {
+                return bad(
+                    400,
+                    "address (host:port) and dbInstanceIdentifier are required",
+                );
+            };
+            emu.dataplane.network.insert(
+                (ip, port),
+                crate::dataplane::Backend {
+                    address,
+                    db_instance: db.to_string(),
+                },
+            );
+        }
+    }
+    ok(json!({"ip": ip.to_string(), "port": port}))
+}
+
+/// Re-reads EC2/RDS and the Lattice state and applies it now; answers with the data plane's state.
+pub async fn dataplane_sync(State(s): State<Shared>) -> Response {
+    let Some(tx) = lock(&s).dataplane.sync.clone() else {
+        return bad(
+            409,
+            "the data plane is off: start the emulator with --moto <url>",
+        );
+    };
+    let (done, wait) = tokio::sync::oneshot::channel();
+    if tx.send(done).is_err() || wait.await.is_err() {
+        return bad(500, "the data plane's loop has stopped");
+    }
+    ok(lock(&s).dataplane.dump())
+}

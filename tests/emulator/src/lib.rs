@@ -5,6 +5,7 @@ pub mod cbor;
 pub mod cloudwatch;
 pub mod control;
 pub mod cwproto;
+pub mod dataplane;
 pub mod ids;
 pub mod lattice;
 pub mod life;
@@ -115,6 +116,11 @@ pub fn router(shared: Shared) -> Router {
         .route("/_emu/force-status", post(control::force_status))
         .route("/_emu/fail-next", post(control::fail_next))
         .route("/_emu/delay-next", post(control::delay_next))
+        .route("/_emu/dataplane", get(control::dataplane))
+        .route("/_emu/dataplane/clients", post(control::dataplane_client))
+        .route("/_emu/dataplane/hosts", post(control::dataplane_host))
+        .route("/_emu/dataplane/network", post(control::dataplane_network))
+        .route("/_emu/dataplane/sync", post(control::dataplane_sync))
         .route("/_emu/{*rest}", any(control::unknown))
         .route(
             "/service/GraniteServiceVersion20100801/operation/{op}",

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::{json, Value};
 
-use crate::{cloudwatch, lattice};
+use crate::{cloudwatch, dataplane, lattice};
 
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -33,6 +33,7 @@ pub struct Emu {
     pub polls_to_active: u32,
     pub lattice: lattice::Store,
     pub cloudwatch: cloudwatch::Store,
+    pub dataplane: dataplane::Registry,
     calls: Vec<Value>,
     fail_next: HashMap<String, Injected>,
     /// `/_emu/delay-next`: op -> (milliseconds, calls left).
@@ -46,6 +47,7 @@ impl Emu {
             defaults,
             lattice: lattice::Store::default(),
             cloudwatch: cloudwatch::Store::default(),
+            dataplane: dataplane::Registry::default(),
             calls: Vec::new(),
             fail_next: HashMap::new(),
             delay_next: HashMap::new(),
@@ -54,7 +56,10 @@ impl Emu {
 
     /// Back to a fresh start, including the startup lifecycle setting.
     pub fn reset(&mut self) {
+        let mut dataplane = std::mem::take(&mut self.dataplane);
+        dataplane.reset();
         *self = Emu::new(self.defaults.clone());
+        self.dataplane = dataplane;
     }
 
     pub fn record(&mut self, service: &str, op: &str, status: u16, region: &str, input: Value) {

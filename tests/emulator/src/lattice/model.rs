@@ -408,6 +408,14 @@ impl Store {
         Value::Object(m)
     }
 
+    /// The association's `dnsEntry.domainName` (clients connect by it).
+    pub fn snra_dns_name(&self, r: &ResourceAssociation) -> String {
+        format!(
+            "{}.{}.{}.vpc-lattice-rsc.{}.on.aws",
+            r.meta.id, r.rcfg_id, r.dns_label, r.meta.region
+        )
+    }
+
     pub fn render_snra(&self, r: &ResourceAssociation) -> Value {
         let region = &r.meta.region;
         let rcfg = self.rcfg(region, &r.rcfg_id);
@@ -450,10 +458,7 @@ impl Store {
             m.insert(
                 "dnsEntry".into(),
                 json!({
-                    "domainName": format!(
-                        "{}.{}.{}.vpc-lattice-rsc.{region}.on.aws",
-                        r.meta.id, r.rcfg_id, r.dns_label
-                    ),
+                    "domainName": self.snra_dns_name(r),
                     "hostedZoneId": r.hosted_zone_id,
                 }),
             );

@@ -1,0 +1,538 @@
+//! The VPC Lattice data plane, locally: for each ACTIVE service-network resource association and
+//! each registered client, a TCP listener on a loopback address of its own (the association's DNS
+//! name "resolves" there for that client). Each connection is checked against the security groups
+//! on every hop, read from moto, and forwarded to what the resource configuration names *at
+//! connection time*, through the stack's resolver map (`hosts`: DNS name → IP) and network map
+//! (`network`: IP and port → the local server standing in for the database there).
+//!
+//! What differs from AWS, on purpose or by lack of knowledge, is listed in tests/emulator/README.md.
+
+pub mod policy;
+pub mod view;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::lattice::Store;
+use crate::state::{lock, Shared};
+use policy::{check, Direction, Peer};
+use view::{Cidr, Moto, View};
+
+/// How often the data plane re-reads EC2/RDS and the Lattice state while it has clients. Rule
+/// changes take effect within this (AWS applies them within seconds, too); `/_emu/dataplane/sync`
+/// applies them at once.
+pub const REFRESH: Duration = Duration::from_millis(250);
+/// Ports listened on per resource configuration, at most (a configuration may name a range).
+const MAX_PORTS: usize = 16;
+/// Decisions kept for `/_emu/dataplane`.
+const LOG_KEEP: usize = 500;
+/// The range VPC Lattice gives a resource's address in a client VPC (in the managed prefix list).
+const LATTICE_RANGE: [u8; 2] = [129, 224];
+
+/// Where the database at one VPC address listens locally.
+#[derive(Clone, Debug)]
+pub struct Backend {
+    pub address: SocketAddr,
+    pub db_instance: String,
+}
+
+/// One (client, association) listener set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Endpoint {
+    pub client: String,
+    pub association: String,
+    pub dns_name: String,
+    pub address: Ipv4Addr,
+    /// The association's address as the client's VPC sees it (in 129.224.0.0/17).
+    pub lattice_ip: Ipv4Addr,
+    pub ports: Vec<u16>,
+}
+
+#[derive(Default)]
+pub struct Registry {
+    /// Registered clients: ENI ids.
+    pub clients: Vec<String>,
+    pub hosts: BTreeMap<String, Ipv4Addr>,
+    pub network: BTreeMap<(Ipv4Addr, u16), Backend>,
+    addresses: BTreeMap<(String, String), u32>,
+    next: u32,
+    pub view: Option<Arc<View>>,
+    pub endpoints: Vec<Endpoint>,
+    pub log: Vec<Value>,
+    /// Set when the data plane runs (the emulator was started with `--moto`).
+    pub sync: Option<mpsc::UnboundedSender<oneshot::Sender<()>>>,
+    pub view_error: Option<String>,
+}
+
+impl Registry {
+    /// Back to empty, keeping the running loop.
+    pub fn reset(&mut self) {
+        let sync = self.sync.take();
+        *self = Registry {
+            sync,
+            ..Registry::default()
+        };
+    }
+
+    fn slot(&mut self, client: &str, association: &str) -> u32 {
+        let key = (client.to_string(), association.to_string());
+        if let Some(n) = self.addresses.get(&key) {
+            return *n;
+        }
+        self.next += 1;
+        self.addresses.insert(key, self.next);
+        self.next
+    }
+
+    fn record(&mut self, entry: Value) {
+        eprintln!("dataplane: {entry}");
+        self.log.push(entry);
+        if self.log.len() > LOG_KEEP {
+            self.log.remove(0);
+        }
+    }
+
+    pub fn dump(&self) -> Value {
+        json!({
+            "enabled": self.sync.is_some(),
+            "clients": self.clients,
+            "hosts": self.hosts.iter().map(|(k, v)| (k.clone(), v.to_string())).collect::<BTreeMap<_, _>>(),
+            "network": self.network.iter().map(|((ip, port), b)| json!({
+                "ip": ip.to_string(), "port": port, "address": b.address.to_string(),
+                "dbInstanceIdentifier": b.db_instance,
+            })).collect::<Vec<_>>(),
+            "endpoints": self.endpoints.iter().map(|e| json!({
+                "client": e.client, "associationId": e.association, "dnsName": e.dns_name,
+                "address": e.address.to_string(), "latticeAddress": e.lattice_ip.to_string(),
+                "ports": e.ports,
+            })).collect::<Vec<_>>(),
+            "viewReadAt": self.view.as_ref().map(|v| v.read_at),
+            "viewError": self.view_error,
+            "log": self.log,
+        })
+    }
+}
+
+fn slot_address(prefix: [u8; 2], n: u32) -> Ipv4Addr {
+    Ipv4Addr::new(prefix[0], prefix[1], (n >> 8) as u8, (n & 0xff) as u8)
+}
+
+/// The ports a configuration serves: its port ranges, or for an `arn` one the database's port.
+fn ports(store: &Store, region: &str, rcfg_id: &str, view: Option<&View>) -> Vec<u16> {
+    let Some(c) = store.rcfg(region, rcfg_id) else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    for r in c.port_ranges.iter().flatten() {
+        let (lo, hi) = r.split_once('-').unwrap_or((r, r));
+        if let (Ok(lo), Ok(hi)) = (lo.parse::<u16>(), hi.parse::<u16>()) {
+            out.extend((lo..=hi).take(MAX_PORTS));
+        }
+    }
+    if out.is_empty() {
+        if let Some(arn) = arn_of(c.definition.as_ref()) {
+            out.extend(view.and_then(|v| arn_target(v, arn)).and_then(|(_, p)| p));
+        }
+    }
+    out.truncate(MAX_PORTS);
+    out
+}
+
+fn arn_of(definition: Option<&Value>) -> Option<&str> {
+    definition?.pointer("/arnResource/arn")?.as_str()
+}
+
+/// An RDS instance's or cluster's endpoint and port, by ARN.
+fn arn_target<'a>(view: &'a View, arn: &str) -> Option<(&'a str, Option<u16>)> {
+    if let Some(d) = view.database_by_arn(arn) {
+        return Some((d.endpoint.as_deref()?, d.port));
+    }
+    view.clusters.get(arn).map(|(e, p)| (e.as_str(), *p))
+}
+
+/// Listeners that should exist now.
+fn desired(store: &Store, reg: &mut Registry) -> Vec<Endpoint> {
+    let view = reg.view.clone();
+    let mut out = Vec::new();
+    for a in store.snras.iter().filter(|a| a.life.status == "ACTIVE") {
+        let ports = ports(store, &a.meta.region, &a.rcfg_id, view.as_deref());
+        if ports.is_empty() {
+            continue;
+        }
+        for client in reg.clients.clone() {
+            let n = reg.slot(&client, &a.meta.id);
+            out.push(Endpoint {
+                client,
+                association: a.meta.id.clone(),
+                dns_name: store.snra_dns_name(a),
+                address: slot_address([127, 77], n),
+                lattice_ip: slot_address(LATTICE_RANGE, n),
+                ports: ports.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// Where one connection goes.
+#[derive(Debug)]
+pub struct Route {
+    pub backend: SocketAddr,
+    pub ip: Ipv4Addr,
+    pub database: String,
+}
+
+/// Every check AWS makes on the way, in order; the first failure is the refusal's reason.
+pub fn decide(store: &Store, reg: &Registry, local: SocketAddrV4) -> Result<Route, String> {
+    let (ip, port) = (*local.ip(), local.port());
+    let ep = reg
+        .endpoints
+        .iter()
+        .find(|e| e.address == ip && e.ports.contains(&port))
+        .ok_or("no association listens here any more")?;
+    let view = reg
+        .view
+        .as_deref()
+        .ok_or("no EC2 state read from moto yet")?;
+    let a = store
+        .snras
+        .iter()
+        .find(|a| a.meta.id == ep.association)
+        .ok_or_else(|| format!("association {} is gone", ep.association))?;
+    if a.life.status != "ACTIVE" {
+        return Err(format!("association {} is {}", a.meta.id, a.life.status));
+    }
+    let region = &a.meta.region;
+    let c = store
+        .rcfg(region, &a.rcfg_id)
+        .ok_or_else(|| format!("resource configuration {} is gone", a.rcfg_id))?;
+    if !matches!(c.life.status.as_str(), "ACTIVE" | "UPDATE_IN_PROGRESS") {
+        return Err(format!(
+            "resource configuration {} is {}",
+            a.rcfg_id, c.life.status
+        ));
+    }
+    let client = view
+        .interfaces
+        .get(&ep.client)
+        .ok_or_else(|| format!("the client's network interface {} is gone", ep.client))?;
+    // The client's VPC must reach the service network (a VPC association, ACTIVE).
+    let vpc_assoc = store
+        .snvas
+        .iter()
+        .find(|v| v.vpc_id == client.vpc_id && v.sn_id == a.sn_id && v.life.status == "ACTIVE")
+        .ok_or_else(|| {
+            format!(
+                "VPC {} has no ACTIVE association with service network {}",
+                client.vpc_id, a.sn_id
+            )
+        })?;
+    let lattice = Peer {
+        cidrs: vec![Cidr {
+            base: ep.lattice_ip,
+            len: 32,
+        }],
+        groups: vec![],
+        lattice: true,
+    };
+    check(
+        view,
+        "the client",
+        &client.groups,
+        Direction::Egress,
+        port,
+        &lattice,
+    )?;
+    // Without security groups on the VPC association, Lattice does not filter there. (What AWS
+    // does then is our reading of its docs; see the README.)
+    if let Some(groups) = vpc_assoc
+        .security_group_ids
+        .as_ref()
+        .filter(|g| !g.is_empty())
+    {
+        let from_client = Peer::host(client.ip, &client.groups);
+        check(
+            view,
+            "the service network VPC association",
+            groups,
+            Direction::Ingress,
+            port,
+            &from_client,
+        )?;
+    }
+    let gateway_id = c.gateway_id.as_deref().ok_or_else(|| {
+        format!(
+            "resource configuration {} has no resource gateway",
+            c.meta.id
+        )
+    })?;
+    let gateway = store
+        .rgws
+        .iter()
+        .find(|g| g.meta.id == gateway_id && &g.meta.region == region)
+        .ok_or_else(|| format!("resource gateway {gateway_id} is gone"))?;
+    if gateway.life.status != "ACTIVE" {
+        return Err(format!(
+            "resource gateway {gateway_id} is {}",
+            gateway.life.status
+        ));
+    }
+    let target_ip = match c.definition.as_ref() {
+        Some(d) if d.get("dnsResource").is_some() => {
+            let name = d
+                .pointer("/dnsResource/domainName")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            resolve(reg, name)?
+        }
+        Some(d) if d.get("ipResource").is_some() => d
+            .pointer("/ipResource/ipAddress")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse().ok())
+            .ok_or("the configuration's ipResource is not an IPv4 address")?,
+        other => {
+            let arn = arn_of(other).ok_or("the configuration names no resource")?;
+            let (endpoint, _) = arn_target(view, arn)
+                .ok_or_else(|| format!("{arn} names no RDS database with an endpoint"))?;
+            resolve(reg, endpoint)?
+        }
+    };
+    let backend = reg
+        .network
+        .get(&(target_ip, port))
+        .ok_or_else(|| format!("nothing listens at {target_ip}:{port} in the database VPC"))?;
+    let db = view
+        .databases
+        .get(&backend.db_instance)
+        .ok_or_else(|| format!("DB instance {} is gone", backend.db_instance))?;
+    let gateway_groups = match gateway
+        .security_group_ids
+        .as_ref()
+        .filter(|g| !g.is_empty())
+    {
+        Some(g) => g.clone(),
+        // Assumed: like an ENI created without groups, the gateway gets its VPC's default group.
+        None => view
+            .default_group(&gateway.vpc_id)
+            .map(|g| vec![g.id.clone()])
+            .unwrap_or_default(),
+    };
+    let to_db = Peer::host(target_ip, &db.groups);
+    check(
+        view,
+        "the resource gateway",
+        &gateway_groups,
+        Direction::Egress,
+        port,
+        &to_db,
+    )?;
+    let from_gateway = Peer {
+        cidrs: gateway
+            .subnet_ids
+            .iter()
+            .filter_map(|s| view.subnets.get(s).copied())
+            .collect(),
+        groups: gateway_groups,
+        lattice: false,
+    };
+    check(
+        view,
+        &format!("the database {}", db.identifier),
+        &db.groups,
+        Direction::Ingress,
+        port,
+        &from_gateway,
+    )?;
+    Ok(Route {
+        backend: backend.address,
+        ip: target_ip,
+        database: db.identifier.clone(),
+    })
+}
+
+fn resolve(reg: &Registry, name: &str) -> Result<Ipv4Addr, String> {
+    reg.hosts
+        .get(&name.to_ascii_lowercase())
+        .copied()
+        .ok_or_else(|| format!("{name} does not resolve (not in the stack's resolver map)"))
+}
+
+/// Starts the data plane's loop; it reads moto at `moto_url`.
+pub fn start(shared: Shared, moto_url: String, region: String) -> JoinHandle<()> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<oneshot::Sender<()>>();
+    lock(&shared).dataplane.sync = Some(tx);
+    tokio::spawn(async move {
+        let moto = Moto::new(&moto_url, &region).await;
+        let mut listeners: HashMap<SocketAddrV4, JoinHandle<()>> = HashMap::new();
+        loop {
+            let waiter = tokio::select! {
+                _ = tokio::time::sleep(REFRESH) => None,
+                w = rx.recv() => w,
+            };
+            refresh(&shared, &moto, &mut listeners).await;
+            if let Some(w) = waiter {
+                let _ = w.send(());
+            }
+        }
+    })
+}
+
+async fn refresh(
+    shared: &Shared,
+    moto: &Moto,
+    listeners: &mut HashMap<SocketAddrV4, JoinHandle<()>>,
+) {
+    let (clients, active, prefix_list) = {
+        let emu = lock(shared);
+        let reg = &emu.dataplane;
+        (
+            reg.clients.clone(),
+            emu.lattice.snras.iter().any(|a| a.life.status == "ACTIVE"),
+            reg.view
+                .as_ref()
+                .and_then(|v| v.lattice_prefix_list.clone()),
+        )
+    };
+    // Idle (no client or no association): no reads, so other tests do not pay for it.
+    if !clients.is_empty() && active {
+        let read = moto.read(&clients, prefix_list).await;
+        let mut emu = lock(shared);
+        match read {
+            Ok(v) => {
+                emu.dataplane.view = Some(Arc::new(v));
+                emu.dataplane.view_error = None;
+            }
+            Err(e) => {
+                if emu.dataplane.view_error.as_ref() != Some(&e) {
+                    eprintln!("dataplane: {e}");
+                }
+                emu.dataplane.view_error = Some(e);
+            }
+        }
+    }
+    let want: Vec<SocketAddrV4> = {
+        let mut emu = lock(shared);
+        let emu = &mut *emu;
+        let endpoints = if clients.is_empty() {
+            vec![]
+        } else {
+            desired(&emu.lattice, &mut emu.dataplane)
+        };
+        let want = endpoints
+            .iter()
+            .flat_map(|e| e.ports.iter().map(|p| SocketAddrV4::new(e.address, *p)))
+            .collect();
+        emu.dataplane.endpoints = endpoints;
+        want
+    };
+    listeners.retain(|addr, task| {
+        let keep = want.contains(addr);
+        if !keep {
+            // Closes the listener: new connections are refused; open ones carry on.
+            task.abort();
+        }
+        keep
+    });
+    for addr in want {
+        if listeners.contains_key(&addr) {
+            continue;
+        }
+        match TcpListener::bind(addr).await {
+            Ok(l) => {
+                listeners.insert(addr, tokio::spawn(accept(shared.clone(), l, addr)));
+            }
+            Err(e) => eprintln!("dataplane: cannot listen on {addr}: {e}"),
+        }
+    }
+}
+
+async fn accept(shared: Shared, listener: TcpListener, local: SocketAddrV4) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                tokio::spawn(connection(shared.clone(), stream, local));
+            }
+            Err(e) => {
+                eprintln!("dataplane: accept on {local}: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+fn refuse(stream: TcpStream) {
+    // A reset, not a FIN: the client fails at once (in AWS a blocked SYN times out instead).
+    let _ = stream.set_zero_linger();
+}
+
+async fn connection(shared: Shared, client: TcpStream, local: SocketAddrV4) {
+    let started = Instant::now();
+    let peer = client
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let decision = {
+        let emu = lock(&shared);
+        let ep = emu
+            .dataplane
+            .endpoints
+            .iter()
+            .find(|e| e.address == *local.ip())
+            .cloned();
+        (decide(&emu.lattice, &emu.dataplane, local), ep)
+    };
+    let (decision, ep) = decision;
+    let (dns, eni) = ep.map(|e| (e.dns_name, e.client)).unwrap_or_default();
+    let base = json!({"endpoint": local.to_string(), "dnsName": dns, "client": eni, "from": peer});
+    let with = |mut v: Value, extra: Value| {
+        if let (Value::Object(m), Value::Object(x)) = (&mut v, extra) {
+            m.extend(x);
+        }
+        v
+    };
+    match decision {
+        Err(reason) => {
+            lock(&shared)
+                .dataplane
+                .record(with(base, json!({"outcome": "refused", "reason": reason})));
+            refuse(client);
+        }
+        Ok(route) => {
+            let server =
+                tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(route.backend))
+                    .await;
+            match server {
+                Ok(Ok(mut server)) => {
+                    let _ = server.set_nodelay(true);
+                    let _ = client.set_nodelay(true);
+                    let setup_us = started.elapsed().as_micros() as u64;
+                    lock(&shared).dataplane.record(with(base, json!({
+                        "outcome": "forwarded", "target": format!("{}:{}", route.ip, local.port()),
+                        "database": route.database, "setupMicros": setup_us,
+                    })));
+                    let mut client = client;
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                }
+                _ => {
+                    let reason = format!(
+                        "the database at {}:{} ({}) does not accept connections",
+                        route.ip,
+                        local.port(),
+                        route.database
+                    );
+                    lock(&shared)
+                        .dataplane
+                        .record(with(base, json!({"outcome": "refused", "reason": reason})));
+                    refuse(client);
+                }
+            }
+        }
+    }
+}
