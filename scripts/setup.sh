@@ -13,6 +13,24 @@ command -v npm >/dev/null || die "npm not found: install Node.js"
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 
+# The real databases behind the local data path (tests/local/databases.py): Debian's packages,
+# pinned. Debian replaces a version when a security fix lands; then update the pins here.
+DEBS=(postgresql-15=15.18-0+deb12u1 postgresql-client-15=15.18-0+deb12u1
+      mariadb-server=1:10.11.14-0+deb12u2 mariadb-client=1:10.11.14-0+deb12u2)
+missing=()
+for pin in "${DEBS[@]}"; do
+  [ "$(dpkg-query -W -f='${Version}' "${pin%%=*}" 2>/dev/null || true)" = "${pin#*=}" ] || missing+=("$pin")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "database servers (Debian packages): ${missing[*]}"
+  command -v apt-get >/dev/null || die "apt-get not found: install ${missing[*]} by hand"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq || die "apt-get update failed"
+  # No service is started: the local stack runs its own servers on free ports.
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+    || die "could not install ${missing[*]} (a pin no longer in the archive? see scripts/setup.sh)"
+fi
+
 if [ ! -x .venv/bin/sam ] || ! cmp -s tools/requirements.lock .venv/.installed-lock; then
   say "Python tools (tools/requirements.lock) into .venv"
   python3 -m venv .venv
@@ -55,3 +73,5 @@ node_modules/.bin/asl-validator --version >&2
 printf 'checkov %s\n' "$(.venv-checkov/bin/checkov --version)" >&2
 .venv-awscli/bin/aws --version >&2
 node --version >&2
+/usr/lib/postgresql/15/bin/postgres --version >&2
+/usr/sbin/mariadbd --version >&2
