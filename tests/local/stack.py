@@ -28,7 +28,8 @@ ACCOUNT = "123456789012"
 MOTO_PYTHON = ROOT / ".venv-moto" / "bin" / "python"
 # moto's server with the RDS behaviour AWS has and moto skips (see the file).
 MOTO_SERVER = ROOT / "tests" / "local" / "moto_server.py"
-EMULATOR = ROOT / "target" / "debug" / "lattice-emulator"
+# LATTICE_EMULATOR: another build of it (bench/datapath.py measures the release one).
+EMULATOR = Path(os.environ.get("LATTICE_EMULATOR") or ROOT / "target" / "debug" / "lattice-emulator")
 BIN_DIR = ROOT / "target" / "debug"
 # functions/failover/examples/local.rs: the failover handler with RESOLVE_ENV's overrides.
 FAILOVER_LOCAL = BIN_DIR / "examples" / "failover-local"

@@ -490,3 +490,84 @@ async fn delay_next_holds_only_the_next_calls_of_that_operation() {
         .await;
     assert_eq!(bad.status, 400);
 }
+
+#[tokio::test]
+async fn dataplane_maps_are_validated_kept_and_cleared_by_reset_and_sync_needs_moto() {
+    let e = start().await;
+    let bad = e
+        .raw(
+            "POST",
+            "/_emu/dataplane/clients",
+            Some(r#"{"networkInterfaceId": "i-1"}"#),
+        )
+        .await;
+    assert_eq!(bad.status, 400, "only an ENI id names a client");
+    let bad = e
+        .raw(
+            "POST",
+            "/_emu/dataplane/hosts",
+            Some(r#"{"name": "db.example", "ip": "db"}"#),
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    let bad = e
+        .raw(
+            "POST",
+            "/_emu/dataplane/network",
+            Some(r#"{"ip": "10.0.1.10", "port": 3306, "address": "127.0.0.1:1"}"#),
+        )
+        .await;
+    assert_eq!(bad.status, 400, "the DB instance is required");
+    e.control(
+        "POST",
+        "/_emu/dataplane/clients",
+        json!({"networkInterfaceId": "eni-1"}),
+    )
+    .await;
+    e.control(
+        "POST",
+        "/_emu/dataplane/clients",
+        json!({"networkInterfaceId": "eni-1"}),
+    )
+    .await;
+    e.control(
+        "POST",
+        "/_emu/dataplane/hosts",
+        json!({"name": "Orders-DB.x.us-east-1.rds.amazonaws.com", "ip": "10.0.1.10"}),
+    )
+    .await;
+    e.control(
+        "POST",
+        "/_emu/dataplane/network",
+        json!({"ip": "10.0.1.10", "port": 3306, "address": "127.0.0.1:4000", "dbInstanceIdentifier": "orders-db"}),
+    )
+    .await;
+    let dp = e.control("GET", "/_emu/dataplane", Value::Null).await;
+    assert_eq!(dp["enabled"], false, "started without --moto");
+    assert_eq!(dp["clients"], json!(["eni-1"]), "registered once");
+    assert_eq!(
+        dp["hosts"]["orders-db.x.us-east-1.rds.amazonaws.com"], "10.0.1.10",
+        "DNS names are case-insensitive"
+    );
+    assert_eq!(dp["network"][0]["address"], "127.0.0.1:4000");
+    e.control(
+        "POST",
+        "/_emu/dataplane/hosts",
+        json!({"name": "orders-db.x.us-east-1.rds.amazonaws.com", "ip": null}),
+    )
+    .await;
+    let dp = e.control("GET", "/_emu/dataplane", Value::Null).await;
+    assert_eq!(dp["hosts"], json!({}), "a null ip removes the name");
+    assert_eq!(
+        e.raw("POST", "/_emu/dataplane/sync", Some("{}"))
+            .await
+            .status,
+        409
+    );
+    e.control("POST", "/_emu/reset", Value::Null).await;
+    let dp = e.control("GET", "/_emu/dataplane", Value::Null).await;
+    assert_eq!(
+        (dp["clients"].clone(), dp["network"].clone()),
+        (json!([]), json!([]))
+    );
+}
