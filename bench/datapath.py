@@ -57,6 +57,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3, help="alternating direct/path pgbench rounds")
     ap.add_argument("--connects", type=int, default=300, help="connections timed per side")
     ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--builtin", default="select-only", help="pgbench -b: select-only or tpcb-like")
     a = ap.parse_args()
     with LocalStack(polls_to_active=0) as stack:
         ids = stack.create_prerequisites()
@@ -76,7 +77,7 @@ def main() -> int:
         for _ in range(a.rounds):
             for side, (host, port) in (("direct", direct), ("path", path)):
                 results[side].append(pgbench(host, port, user, password,
-                                             ["-S", "-c", str(a.clients), "-j", "2", "-T", str(a.seconds)]))
+                                             ["-b", a.builtin, "-c", str(a.clients), "-j", "2", "-T", str(a.seconds)]))
         connects = {"direct": [], "path": []}
         for _ in range(a.connects):
             for side, (host, port) in (("direct", direct), ("path", path)):
@@ -86,7 +87,7 @@ def main() -> int:
     med = {k: statistics.median(v) for k, v in connects.items()}
     report = {
         "emulator": str(EMULATOR),
-        "pgbench": {"args": f"-S -c {a.clients} -j 2 -T {a.seconds}, scale 4, {a.rounds} alternating rounds",
+        "pgbench": {"args": f"-b {a.builtin} -c {a.clients} -j 2 -T {a.seconds}, scale 4, {a.rounds} alternating rounds",
                     "direct": results["direct"], "path": results["path"],
                     "medianTps": {k: round(v, 1) for k, v in tps.items()},
                     "pathShareOfDirect": round(tps["path"] / tps["direct"], 3)},

@@ -238,32 +238,40 @@ impl Moto {
             }
         }
         if !interfaces.is_empty() {
+            // All of them, filtered here: asking for ids fails the whole call when one is gone,
+            // and a deleted client must only lose its own connections.
             let enis = self
                 .ec2
                 .describe_network_interfaces()
-                .set_network_interface_ids(Some(interfaces.to_vec()))
+                .into_paginator()
+                .items()
                 .send()
-                .await;
-            // A deleted client ENI is simply absent (its connections are then refused).
-            if let Ok(enis) = enis {
-                for n in enis.network_interfaces() {
-                    let ip = n.private_ip_address().and_then(|a| a.parse().ok());
-                    if let (Some(id), Some(ip)) = (n.network_interface_id(), ip) {
-                        view.interfaces.insert(
-                            id.to_string(),
-                            Interface {
-                                id: id.to_string(),
-                                vpc_id: n.vpc_id().unwrap_or_default().to_string(),
-                                subnet_id: n.subnet_id().unwrap_or_default().to_string(),
-                                ip,
-                                groups: n
-                                    .groups()
-                                    .iter()
-                                    .filter_map(|g| g.group_id().map(str::to_string))
-                                    .collect(),
-                            },
-                        );
-                    }
+                .collect::<Result<Vec<_>, _>>()
+                .await
+                .map_err(|e| err("network interfaces", &e))?;
+            for n in enis {
+                let ip = n.private_ip_address().and_then(|a| a.parse().ok());
+                let Some(id) = n
+                    .network_interface_id()
+                    .filter(|id| interfaces.iter().any(|c| c == id))
+                else {
+                    continue;
+                };
+                if let Some(ip) = ip {
+                    view.interfaces.insert(
+                        id.to_string(),
+                        Interface {
+                            id: id.to_string(),
+                            vpc_id: n.vpc_id().unwrap_or_default().to_string(),
+                            subnet_id: n.subnet_id().unwrap_or_default().to_string(),
+                            ip,
+                            groups: n
+                                .groups()
+                                .iter()
+                                .filter_map(|g| g.group_id().map(str::to_string))
+                                .collect(),
+                        },
+                    );
                 }
             }
         }
