@@ -57,7 +57,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3, help="alternating direct/path pgbench rounds")
     ap.add_argument("--connects", type=int, default=300, help="connections timed per side")
     ap.add_argument("--clients", type=int, default=4)
-    ap.add_argument("--builtin", default="select-only", help="pgbench -b: select-only or tpcb-like")
+    ap.add_argument("--builtin", default="select-only",
+                    help="pgbench -b: select-only or tpcb-like; or `range-read` (ours: a 1 000-row index range sum)")
     a = ap.parse_args()
     with LocalStack(polls_to_active=0) as stack:
         ids = stack.create_prerequisites()
@@ -73,11 +74,17 @@ def main() -> int:
         direct = (server.host, server.port)
         path = (app.resolve(out["dnsName"]), out["port"])
         pgbench(*direct, user, password, ["-i", "-s", "4", "-q"])
+        workload = ["-b", a.builtin]
+        if a.builtin == "range-read":
+            script = stack.log_dir / "range-read.sql"
+            script.write_text("\\set a random(1, 399000)\nSELECT sum(abalance) FROM pgbench_accounts "
+                              "WHERE aid BETWEEN :a AND :a + 999;\n")
+            workload = ["-f", str(script)]
         results = {"direct": [], "path": []}
         for _ in range(a.rounds):
             for side, (host, port) in (("direct", direct), ("path", path)):
                 results[side].append(pgbench(host, port, user, password,
-                                             ["-b", a.builtin, "-c", str(a.clients), "-j", "2", "-T", str(a.seconds)]))
+                                             [*workload, "-c", str(a.clients), "-j", "2", "-T", str(a.seconds)]))
         connects = {"direct": [], "path": []}
         for _ in range(a.connects):
             for side, (host, port) in (("direct", direct), ("path", path)):

@@ -472,6 +472,31 @@ fn refuse(stream: TcpStream) {
     let _ = stream.set_zero_linger();
 }
 
+/// Carries the bytes on two plain threads with blocking reads: on the 2-core machine this costs less
+/// CPU per message than the async runtime's wake-ups (BENCHMARKS.md "The local data path" has both;
+/// spinning before blocking was worse still).
+fn forward_on_threads(client: TcpStream, server: TcpStream) {
+    let (Ok(client), Ok(server)) = (client.into_std(), server.into_std()) else {
+        return;
+    };
+    let pipe = |from: std::net::TcpStream, to: std::net::TcpStream| {
+        move || {
+            let _ = to.set_nonblocking(false);
+            let _ = from.set_nonblocking(false);
+            let (mut r, mut w) = (&from, &to);
+            let _ = std::io::copy(&mut r, &mut w);
+            // EOF (or an error) one way: pass the half-close on, as a TCP proxy does.
+            let _ = to.shutdown(std::net::Shutdown::Write);
+            let _ = from.shutdown(std::net::Shutdown::Read);
+        }
+    };
+    let (Ok(client2), Ok(server2)) = (client.try_clone(), server.try_clone()) else {
+        return;
+    };
+    std::thread::spawn(pipe(client, server));
+    std::thread::spawn(pipe(server2, client2));
+}
+
 async fn connection(shared: Shared, client: TcpStream, local: SocketAddrV4) {
     let started = Instant::now();
     let peer = client
@@ -509,7 +534,7 @@ async fn connection(shared: Shared, client: TcpStream, local: SocketAddrV4) {
                 tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(route.backend))
                     .await;
             match server {
-                Ok(Ok(mut server)) => {
+                Ok(Ok(server)) => {
                     let _ = server.set_nodelay(true);
                     let _ = client.set_nodelay(true);
                     let setup_us = started.elapsed().as_micros() as u64;
@@ -517,8 +542,7 @@ async fn connection(shared: Shared, client: TcpStream, local: SocketAddrV4) {
                         "outcome": "forwarded", "target": format!("{}:{}", route.ip, local.port()),
                         "database": route.database, "setupMicros": setup_us,
                     })));
-                    let mut client = client;
-                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    forward_on_threads(client, server);
                 }
                 _ => {
                     let reason = format!(
