@@ -1,5 +1,5 @@
 //! The VPC Lattice data plane, locally: for each ACTIVE service-network resource association and
-//! each registered client, a TCP listener on a loopback address of its own (the association's DNS
+//! each registered client, a TCP listener on a loopback address of its own (127.<octet>.x.y) (the association's DNS
 //! name "resolves" there for that client). Each connection is checked against the security groups
 //! on every hop, read from moto, and forwarded to what the resource configuration names *at
 //! connection time*, through the stack's resolver map (`hosts`: DNS name → IP) and network map
@@ -69,14 +69,18 @@ pub struct Registry {
     /// Set when the data plane runs (the emulator was started with `--moto`).
     pub sync: Option<mpsc::UnboundedSender<oneshot::Sender<()>>>,
     pub view_error: Option<String>,
+    /// The second octet of this emulator's listener addresses (127.<octet>.x.y), drawn at start so
+    /// that two local stacks on one machine do not collide.
+    pub octet: u8,
 }
 
 impl Registry {
     /// Back to empty, keeping the running loop.
     pub fn reset(&mut self) {
-        let sync = self.sync.take();
+        let (sync, octet) = (self.sync.take(), self.octet);
         *self = Registry {
             sync,
+            octet,
             ..Registry::default()
         };
     }
@@ -172,7 +176,7 @@ fn desired(store: &Store, reg: &mut Registry) -> Vec<Endpoint> {
                 client,
                 association: a.meta.id.clone(),
                 dns_name: store.snra_dns_name(a),
-                address: slot_address([127, 77], n),
+                address: slot_address([127, reg.octet], n),
                 lattice_ip: slot_address(LATTICE_RANGE, n),
                 ports: ports.clone(),
             });
@@ -367,7 +371,11 @@ fn resolve(reg: &Registry, name: &str) -> Result<Ipv4Addr, String> {
 /// Starts the data plane's loop; it reads moto at `moto_url`.
 pub fn start(shared: Shared, moto_url: String, region: String) -> JoinHandle<()> {
     let (tx, mut rx) = mpsc::unbounded_channel::<oneshot::Sender<()>>();
-    lock(&shared).dataplane.sync = Some(tx);
+    {
+        let mut emu = lock(&shared);
+        emu.dataplane.sync = Some(tx);
+        emu.dataplane.octet = fastrand::u8(64..=191);
+    }
     tokio::spawn(async move {
         let moto = Moto::new(&moto_url, &region).await;
         let mut listeners: HashMap<SocketAddrV4, JoinHandle<()>> = HashMap::new();
@@ -474,7 +482,7 @@ fn refuse(stream: TcpStream) {
 
 /// Carries the bytes on two plain threads with blocking reads: on the 2-core machine this costs less
 /// CPU per message than the async runtime's wake-ups (BENCHMARKS.md "The local data path" has both;
-/// spinning before blocking was worse still).
+/// spinning before blocking, and a BPF sockmap, were worse still).
 fn forward_on_threads(client: TcpStream, server: TcpStream) {
     let (Ok(client), Ok(server)) = (client.into_std(), server.into_std()) else {
         return;
