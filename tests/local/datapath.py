@@ -54,12 +54,20 @@ class ClientHost:
     def connect(self, dns_name: str, port: int, user: str, password: str, engine: str, timeout: int = 3):
         """A real client connection (psycopg or PyMySQL) through the emulated Lattice path."""
         address = self.resolve(dns_name)
-        if ENGINES[engine] == "postgres":
-            # libpq: `host` is the name (as a client would use it), `hostaddr` where it resolved.
-            return psycopg.connect(host=dns_name, hostaddr=address, port=port, user=user, password=password,
-                                   dbname="postgres", connect_timeout=timeout, autocommit=True)
-        return pymysql.connect(host=address, port=port, user=user, password=password, connect_timeout=timeout,
-                               autocommit=True)
+        seen = len(self.dp.log())
+        try:
+            if ENGINES[engine] == "postgres":
+                # libpq: `host` is the name (as a client would use it), `hostaddr` where it resolved.
+                return psycopg.connect(host=dns_name, hostaddr=address, port=port, user=user, password=password,
+                                       dbname="postgres", connect_timeout=timeout, autocommit=True)
+            return pymysql.connect(host=address, port=port, user=user, password=password,
+                                   connect_timeout=timeout, autocommit=True)
+        except Exception as e:
+            # Say why the path refused it, if it did (the test then sees the reason, not just a reset).
+            reasons = [x["reason"] for x in self.dp.log()[seen:] if x["outcome"] == "refused"]
+            if reasons:
+                e.add_note(f"data plane: refused: {reasons[-1]}")
+            raise
 
     def psql(self, dns_name: str, port: int, user: str, password: str, sql: str) -> subprocess.CompletedProcess:
         """The real `psql` through the same path."""

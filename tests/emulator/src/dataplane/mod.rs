@@ -72,15 +72,18 @@ pub struct Registry {
     /// The second octet of this emulator's listener addresses (127.<octet>.x.y), drawn at start so
     /// that two local stacks on one machine do not collide.
     pub octet: u8,
+    /// Bumped by every reset, so a read that straddles one is dropped.
+    pub generation: u64,
 }
 
 impl Registry {
     /// Back to empty, keeping the running loop.
     pub fn reset(&mut self) {
-        let (sync, octet) = (self.sync.take(), self.octet);
+        let (sync, octet, generation) = (self.sync.take(), self.octet, self.generation + 1);
         *self = Registry {
             sync,
             octet,
+            generation,
             ..Registry::default()
         };
     }
@@ -397,21 +400,24 @@ async fn refresh(
     moto: &Moto,
     listeners: &mut HashMap<SocketAddrV4, JoinHandle<()>>,
 ) {
-    let (clients, active, prefix_list) = {
+    let (clients, active, generation) = {
         let emu = lock(shared);
         let reg = &emu.dataplane;
         (
             reg.clients.clone(),
             emu.lattice.snras.iter().any(|a| a.life.status == "ACTIVE"),
-            reg.view
-                .as_ref()
-                .and_then(|v| v.lattice_prefix_list.clone()),
+            reg.generation,
         )
     };
     // Idle (no client or no association): no reads, so other tests do not pay for it.
     if !clients.is_empty() && active {
-        let read = moto.read(&clients, prefix_list).await;
+        let read = moto.read(&clients).await;
         let mut emu = lock(shared);
+        if emu.dataplane.generation != generation {
+            // A reset came while moto was read (and moto was likely reset too): the view is of a
+            // world that is gone, down to the prefix list's id.
+            return;
+        }
         match read {
             Ok(v) => {
                 emu.dataplane.view = Some(Arc::new(v));

@@ -190,11 +190,7 @@ impl Moto {
     }
 
     /// Reads the view; `interfaces` are the registered clients' ENIs.
-    pub async fn read(
-        &self,
-        interfaces: &[String],
-        prefix_list: Option<String>,
-    ) -> Result<View, String> {
+    pub async fn read(&self, interfaces: &[String]) -> Result<View, String> {
         let err = |what: &str, e: &dyn std::fmt::Debug| format!("reading {what} from moto: {e:?}");
         let mut view = View {
             read_at: crate::ids::now_millis(),
@@ -315,10 +311,8 @@ impl Moto {
                     .insert(arn.to_string(), (endpoint.to_string(), port));
             }
         }
-        view.lattice_prefix_list = match prefix_list {
-            Some(id) => Some(id),
-            None => self.lattice_prefix_list().await?,
-        };
+        // Read each time: its id is moto's, and a moto reset gives it a new one.
+        view.lattice_prefix_list = self.lattice_prefix_list().await?;
         Ok(view)
     }
 
