@@ -186,7 +186,8 @@ def _fast_dir() -> Path | None:
     return FAST_DIR if tmpfs and writable and st.f_bavail * st.f_frsize >= FAST_DIR_MIN_FREE else None
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (tests/local/stack.py uses it too)."""
     with socket.socket() as s:
         s.bind((HOST, 0))
         return s.getsockname()[1]
@@ -339,13 +340,13 @@ class LocalServer:
             first = self.port == 0
             for _attempt in range(5 if first else 1):
                 if first:
-                    self.port = _free_port()
+                    self.port = free_port()
                 t0 = time.monotonic()
                 outcome = self._launch()
                 if outcome == "ready":
                     self.start_seconds = time.monotonic() - t0
                     return
-                # Another process took the port between _free_port and the bind: try another.
+                # Another process took the port between free_port and the bind: try another.
             raise DatabaseError(f"{self.kind} server {self.name} could not bind a port on {HOST}; "
                                 f"its log {self.log_path}:\n{_tail(self.log_path)}")
 

@@ -24,6 +24,10 @@ import pymysql
 from databases import ENGINES, LocalServer, LocalServers
 
 
+# How a refused connection's exception is annotated (`ClientHost.connect`).
+REFUSED = "data plane: refused: "
+
+
 class DataPathError(RuntimeError):
     pass
 
@@ -63,10 +67,10 @@ class ClientHost:
             return pymysql.connect(host=address, port=port, user=user, password=password,
                                    connect_timeout=timeout, autocommit=True)
         except Exception as e:
-            # Say why the path refused it, if it did (the test then sees the reason, not just a reset).
-            reasons = [x["reason"] for x in self.dp.log()[seen:] if x["outcome"] == "refused"]
+            # Say why the path refused it, if it did (the caller then sees the reason, not just a reset).
+            reasons = self.dp.refusals(since=seen)
             if reasons:
-                e.add_note(f"data plane: refused: {reasons[-1]}")
+                e.add_note(f"{REFUSED}{reasons[-1]}")
             raise
 
     def psql(self, dns_name: str, port: int, user: str, password: str, sql: str) -> subprocess.CompletedProcess:
@@ -108,8 +112,9 @@ class DataPath:
     def log(self) -> list[dict]:
         return self.state()["log"]
 
-    def refusals(self) -> list[str]:
-        return [e["reason"] for e in self.log() if e["outcome"] == "refused"]
+    def refusals(self, since: int = 0) -> list[str]:
+        """The reasons of the refusals logged from entry `since` on."""
+        return [e["reason"] for e in self.log()[since:] if e["outcome"] == "refused"]
 
     def credentials(self, identifier: str) -> tuple[str, str]:
         """The master user and password, read as an application does: the instance names the

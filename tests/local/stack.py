@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,8 @@ from pathlib import Path
 
 import boto3
 from cfnlint.decode import decode
+
+from databases import free_port  # stdlib only; it picks the local servers' ports too
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -47,12 +48,6 @@ STACK_NAME = "lattice-db-access"
 
 class StackError(RuntimeError):
     pass
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def function_substitutions(template: Path = ROOT / "template.yaml") -> dict[str, dict[str, str]]:

@@ -13,7 +13,7 @@ import unittest
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from datapath import server_port  # noqa: E402
+from datapath import REFUSED, server_port  # noqa: E402
 from stack import ROOT, LocalStack  # noqa: E402
 from test_failover import event  # noqa: E402  (the AWS-documented RDS event shapes)
 
@@ -39,14 +39,13 @@ class DataPathCase(unittest.TestCase):
     def client_sg(self, out) -> str:
         return out["resources"]["clientSecurityGroups"][0]["securityGroupId"]
 
-    def refused(self, fn, dp, expect: str):
-        """`fn` fails to connect, and the data plane's log says why (names `expect`)."""
-        before = len(dp.log())
-        with self.assertRaises(Exception):
-            conn = fn()
-            conn.close()
-        reasons = [e["reason"] for e in dp.log()[before:] if e["outcome"] == "refused"]
-        self.assertTrue(reasons and expect in reasons[-1], f"wanted {expect!r} in {reasons}")
+    def refused(self, fn, expect: str):
+        """`fn` fails to connect, and the data plane's log says why (names `expect`): the reason
+        logged for it, which `ClientHost.connect` attaches to the exception."""
+        with self.assertRaises(Exception) as raised:
+            fn().close()
+        reasons = [n.removeprefix(REFUSED) for n in getattr(raised.exception, "__notes__", []) if n.startswith(REFUSED)]
+        self.assertTrue(reasons and expect in reasons[-1], f"wanted {expect!r} in {reasons} ({raised.exception!r})")
         return reasons[-1]
 
     def query_version(self, conn) -> str:
@@ -106,7 +105,7 @@ class SecurityGroups(DataPathCase):
             app = dp.client(ids["clientSubnet"], [self.client_sg(out)], name="app")
             other = dp.client(ids["clientSubnet"], [ids["appSecurityGroup"]], name="other")
             app.connect(dns, port, user, password, "mysql").close()
-            self.refused(lambda: other.connect(dns, port, user, password, "mysql"), dp,
+            self.refused(lambda: other.connect(dns, port, user, password, "mysql"),
                          "the service network VPC association's security group(s)")
 
             # The recipe's rule: DB SG ingress from itself instead of from the gateway SG.
@@ -120,7 +119,7 @@ class SecurityGroups(DataPathCase):
             ec2.revoke_security_group_ingress(GroupId=db_sg, SecurityGroupRuleIds=[from_gw])
             ec2.authorize_security_group_ingress(GroupId=db_sg, IpPermissions=rule(db_sg))
             dp.sync()
-            reason = self.refused(lambda: app.connect(dns, port, user, password, "mysql"), dp,
+            reason = self.refused(lambda: app.connect(dns, port, user, password, "mysql"),
                                   f"allow no ingress on tcp/{port} from security group(s) {gw_sg}")
             self.assertIn(db_sg, reason)
 
@@ -136,7 +135,7 @@ class SecurityGroups(DataPathCase):
                 Filters=[{"Name": "group-id", "Values": [gw_sg]}])["SecurityGroupRules"] if r["IsEgress"]]
             ec2.revoke_security_group_egress(GroupId=gw_sg, SecurityGroupRuleIds=[to_db])
             dp.sync()
-            self.refused(lambda: app.connect(dns, port, user, password, "mysql"), dp,
+            self.refused(lambda: app.connect(dns, port, user, password, "mysql"),
                          f"the resource gateway's security group(s) {gw_sg} allow no egress on tcp/{port}")
             self.provision(stack, doc, name="rerun-2")
             client_sg = self.client_sg(out)
@@ -147,7 +146,7 @@ class SecurityGroups(DataPathCase):
                 if r["IsEgress"] and r.get("PrefixListId") == prefix_list]
             ec2.revoke_security_group_egress(GroupId=client_sg, SecurityGroupRuleIds=[to_lattice])
             dp.sync()
-            self.refused(lambda: app.connect(dns, port, user, password, "mysql"), dp,
+            self.refused(lambda: app.connect(dns, port, user, password, "mysql"),
                          f"the client's security group(s) {client_sg} allow no egress on tcp/{port}")
 
             # An allowed CIDR admits a client from it that does not carry the client SG.
@@ -160,7 +159,7 @@ class SecurityGroups(DataPathCase):
             ec2.create_subnet(VpcId=ids["clientVpc"], CidrBlock="10.1.2.0/24", AvailabilityZone="us-east-1b")
             subnet = [s["SubnetId"] for s in ec2.describe_subnets()["Subnets"] if s["CidrBlock"] == "10.1.2.0/24"][0]
             outside = dp.client(subnet, [ids["appSecurityGroup"]], name="outside")
-            self.refused(lambda: outside.connect(dns, port, user, password, "mysql"), dp,
+            self.refused(lambda: outside.connect(dns, port, user, password, "mysql"),
                          f"a CIDR covering {outside.ip}/32")
 
 
@@ -198,7 +197,7 @@ class Failover(DataPathCase):
             user, password = dp.credentials(ident)
             app.connect(dns, port, user, password, "mysql").close()
             dp.failover(ident)
-            self.refused(lambda: app.connect(dns, port, user, password, "mysql"), dp,
+            self.refused(lambda: app.connect(dns, port, user, password, "mysql"),
                          f"the database at {PRIMARY_IP}:{port} ({ident}) does not accept connections")
             ev = event("instance-failover-completed-0049.json", ident)
             [result] = stack.invoke("failover", [ev], name="failover",

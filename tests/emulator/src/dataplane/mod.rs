@@ -196,14 +196,9 @@ pub struct Route {
     pub database: String,
 }
 
-/// Every check AWS makes on the way, in order; the first failure is the refusal's reason.
-pub fn decide(store: &Store, reg: &Registry, local: SocketAddrV4) -> Result<Route, String> {
-    let (ip, port) = (*local.ip(), local.port());
-    let ep = reg
-        .endpoints
-        .iter()
-        .find(|e| e.address == ip && e.ports.contains(&port))
-        .ok_or("no association listens here any more")?;
+/// Every check AWS makes on the way for a connection to `ep` on `port`, in order; the first
+/// failure is the refusal's reason.
+pub fn decide(store: &Store, reg: &Registry, ep: &Endpoint, port: u16) -> Result<Route, String> {
     let view = reg
         .view
         .as_deref()
@@ -281,9 +276,7 @@ pub fn decide(store: &Store, reg: &Registry, local: SocketAddrV4) -> Result<Rout
         )
     })?;
     let gateway = store
-        .rgws
-        .iter()
-        .find(|g| g.meta.id == gateway_id && &g.meta.region == region)
+        .rgw(region, gateway_id)
         .ok_or_else(|| format!("resource gateway {gateway_id} is gone"))?;
     if gateway.life.status != "ACTIVE" {
         return Err(format!(
@@ -517,18 +510,26 @@ async fn connection(shared: Shared, client: TcpStream, local: SocketAddrV4) {
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    let decision = {
+    let (decision, dns, eni) = {
         let emu = lock(&shared);
-        let ep = emu
-            .dataplane
+        let reg = &emu.dataplane;
+        match reg
             .endpoints
             .iter()
-            .find(|e| e.address == *local.ip())
-            .cloned();
-        (decide(&emu.lattice, &emu.dataplane, local), ep)
+            .find(|e| e.address == *local.ip() && e.ports.contains(&local.port()))
+        {
+            Some(ep) => (
+                decide(&emu.lattice, reg, ep, local.port()),
+                ep.dns_name.clone(),
+                ep.client.clone(),
+            ),
+            None => (
+                Err("no association listens here any more".to_string()),
+                String::new(),
+                String::new(),
+            ),
+        }
     };
-    let (decision, ep) = decision;
-    let (dns, eni) = ep.map(|e| (e.dns_name, e.client)).unwrap_or_default();
     let base = json!({"endpoint": local.to_string(), "dnsName": dns, "client": eni, "from": peer});
     let with = |mut v: Value, extra: Value| {
         if let (Value::Object(m), Value::Object(x)) = (&mut v, extra) {

@@ -259,6 +259,10 @@ impl Store {
         find(&self.sns, region, id).map(|i| &self.sns[i])
     }
 
+    pub fn rgw(&self, region: &str, id: &str) -> Option<&Gateway> {
+        find(&self.rgws, region, id).map(|i| &self.rgws[i])
+    }
+
     pub fn rcfg(&self, region: &str, id: &str) -> Option<&ResourceConfig> {
         find(&self.rcfgs, region, id).map(|i| &self.rcfgs[i])
     }
